@@ -1,0 +1,311 @@
+"""Reading Bosun's configuration from the environment.
+
+Every variable Bosun understands is read here and nowhere else, so that a wrong value fails at
+start with one line naming the variable (``ConfigError``) instead of a traceback deep inside a
+library. Secrets may come from ``NAME`` or from a file named by ``NAME_FILE`` (the Docker and
+systemd-credentials convention); secrets Bosun generates itself are kept 0600 under the data dir.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+class ConfigError(Exception):
+    """A configuration value Bosun cannot start with. The message names the variable to fix."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    engine: str  # "sqlite" or "postgres"
+    name: str
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: int | None = None
+
+    def describe(self) -> str:
+        """Where the database is, without the password (safe for logs and error lines)."""
+        if self.engine == "sqlite":
+            return f"SQLite at {self.name}"
+        return f"PostgreSQL at {self.host}:{self.port or 5432}/{self.name}"
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    url: str
+    host: str
+    port: int
+    db: int
+
+    def describe(self) -> str:
+        return f"Redis at {self.host}:{self.port}/{self.db}"
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: expected 1 or 0 (true/false), got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return list(default)
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def read_secret(env: Mapping[str, str], name: str) -> str | None:
+    """The secret from ``NAME`` or from the file named by ``NAME_FILE``; ``None`` if neither."""
+    direct = env.get(name)
+    file_name = env.get(f"{name}_FILE")
+    if direct and file_name:
+        raise ConfigError(f"{name}: set either {name} or {name}_FILE, not both")
+    if direct:
+        return direct
+    if file_name:
+        try:
+            value = Path(file_name).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_name} ({exc.strerror})") from None
+        if not value:
+            raise ConfigError(f"{name}_FILE: {file_name} is empty")
+        return value
+    return None
+
+
+def ensure_private_file(path: Path, make_value, *, variable: str) -> str:
+    """Read a generated secret, creating it 0600 on first use.
+
+    ``O_EXCL`` makes the first writer win when several processes start at once; the others read
+    what it wrote.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot create {path} ({exc.strerror})") from None
+    else:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(make_value() + "\n")
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{variable}: cannot read {path} ({exc.strerror})") from None
+
+
+def ensure_data_dir(raw: str, base_dir: Path) -> Path:
+    path = Path(raw)
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"BOSUN_DATA_DIR: cannot create {path} ({exc.strerror}); "
+            "point it at a writable directory"
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"BOSUN_DATA_DIR: {path} is not writable by this user; point it at a writable directory"
+        )
+    return path
+
+
+def parse_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
+    if not raw:
+        return DatabaseConfig(engine="sqlite", name=str(data_dir / "bosun.sqlite3"))
+    parts = urlsplit(raw)
+    scheme = parts.scheme.lower()
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        name = unquote(parts.path.lstrip("/"))
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError("DATABASE_URL: the port is not a number") from None
+        if not parts.hostname or not name:
+            raise ConfigError(
+                "DATABASE_URL: expected postgres://USER:PASSWORD@HOST:PORT/NAME "
+                "(host and database name are required)"
+            )
+        return DatabaseConfig(
+            engine="postgres",
+            name=name,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            host=parts.hostname,
+            port=port,
+        )
+    if scheme == "sqlite":
+        # sqlite:////absolute/path or sqlite:///relative/path, as dj-database-url spells it.
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if not path:
+            raise ConfigError("DATABASE_URL: sqlite:///PATH needs a file path")
+        file_path = Path(path) if Path(path).is_absolute() else data_dir / path
+        return DatabaseConfig(engine="sqlite", name=str(file_path))
+    # Never echo the value itself: a malformed URL may still hold a password.
+    problem = f"unsupported database {scheme!r}" if scheme else "not a URL"
+    raise ConfigError(
+        f"DATABASE_URL: {problem}; use postgres://USER:PASSWORD@HOST:5432/NAME "
+        "or leave it unset for the embedded SQLite database"
+    )
+
+
+def parse_redis_url(raw: str | None) -> RedisConfig | None:
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"redis", "rediss"}:
+        raise ConfigError("REDIS_URL: expected redis://HOST:PORT/DB (or rediss:// for TLS)")
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        raise ConfigError("REDIS_URL: the port is not a number") from None
+    if not parts.hostname:
+        raise ConfigError("REDIS_URL: expected redis://HOST:PORT/DB, the host is missing")
+    db_text = parts.path.lstrip("/") or "0"
+    if not db_text.isdigit():
+        raise ConfigError(f"REDIS_URL: the database number must be a number, got {db_text!r}")
+    return RedisConfig(url=raw, host=parts.hostname, port=port, db=int(db_text))
+
+
+def _validate_host(raw: str) -> str:
+    if raw in {"localhost"}:
+        return raw
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        raise ConfigError(
+            f"BOSUN_HOST: expected an IP address to listen on (such as 127.0.0.1 or 0.0.0.0), "
+            f"got {raw!r}"
+        ) from None
+    return raw
+
+
+def _validate_account_id(raw: str) -> str:
+    if not (len(raw) == 12 and raw.isdigit()):
+        raise ConfigError(f"BOSUN_ACCOUNT_ID: expected 12 digits, got {raw!r}")
+    return raw
+
+
+def _validate_region(raw: str) -> str:
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+    if not raw or set(raw) - allowed or len(raw) > 32:
+        raise ConfigError(f"BOSUN_REGION: expected a region name such as us-east-1, got {raw!r}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Config:
+    base_dir: Path
+    data_dir: Path
+    debug: bool
+    host: str
+    port: int
+    secret_key: str
+    database: DatabaseConfig
+    redis: RedisConfig | None
+    allowed_hosts: list[str]
+    csrf_trusted_origins: list[str]
+    secure_proxy: bool
+    log_level: str
+    account_id: str
+    region: str
+    master_key_file: Path
+    web_workers: int
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis configured: the embedded stack (server-less channel layer and broker)."""
+        return self.redis is None
+
+    @property
+    def url(self) -> str:
+        shown = "127.0.0.1" if self.host in {"0.0.0.0", "::"} else self.host  # noqa: S104
+        if ":" in shown:
+            shown = f"[{shown}]"
+        return f"http://{shown}:{self.port}"
+
+
+def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
+    """Build the configuration from ``env`` (the process environment by default)."""
+    env = os.environ if env is None else env
+    data_dir = ensure_data_dir(env.get("BOSUN_DATA_DIR") or "var", base_dir)
+
+    secret_key = read_secret(env, "BOSUN_SECRET_KEY") or ensure_private_file(
+        data_dir / "secret_key",
+        lambda: secrets.token_urlsafe(50),
+        variable="BOSUN_DATA_DIR",
+    )
+
+    master_key_raw = env.get("BOSUN_MASTER_KEY_FILE")
+    if master_key_raw:
+        master_key_file = Path(master_key_raw)
+        if not master_key_file.is_file():
+            raise ConfigError(f"BOSUN_MASTER_KEY_FILE: {master_key_file} does not exist")
+    else:
+        # 256 bits for the key service that encrypts SecureStrings and stored credentials.
+        master_key_file = data_dir / "master.key"
+        ensure_private_file(
+            master_key_file,
+            lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            variable="BOSUN_DATA_DIR",
+        )
+
+    host = _validate_host(env.get("BOSUN_HOST") or "127.0.0.1")
+    port = _int(env, "BOSUN_PORT", 8000, low=1, high=65535)
+    default_hosts = ["127.0.0.1", "localhost", "[::1]"]
+    if host not in {"0.0.0.0", "::", "127.0.0.1", "localhost"}:  # noqa: S104
+        default_hosts.append(host)
+
+    log_level = (env.get("BOSUN_LOG_LEVEL") or "INFO").upper()
+    if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(
+            f"BOSUN_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {log_level!r}"
+        )
+
+    return Config(
+        base_dir=base_dir,
+        data_dir=data_dir,
+        debug=_flag(env, "BOSUN_DEBUG"),
+        host=host,
+        port=port,
+        secret_key=secret_key,
+        database=parse_database_url(env.get("DATABASE_URL"), data_dir),
+        redis=parse_redis_url(env.get("REDIS_URL")),
+        allowed_hosts=_list(env, "BOSUN_ALLOWED_HOSTS", default_hosts),
+        csrf_trusted_origins=_list(env, "BOSUN_CSRF_TRUSTED_ORIGINS", []),
+        secure_proxy=_flag(env, "BOSUN_SECURE_PROXY"),
+        log_level=log_level,
+        account_id=_validate_account_id(env.get("BOSUN_ACCOUNT_ID") or "000000000000"),
+        region=_validate_region(env.get("BOSUN_REGION") or "us-east-1"),
+        master_key_file=master_key_file,
+        web_workers=_int(env, "BOSUN_WEB_WORKERS", 2 * (os.cpu_count() or 1), low=1, high=64),
+    )

@@ -1,0 +1,216 @@
+"""Bosun's Django settings: one module, driven by the environment (see bosun.lib.config)."""
+
+from pathlib import Path
+
+from bosun.lib import config as bosun_config
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BOSUN = bosun_config.load(base_dir=BASE_DIR)
+
+SECRET_KEY = BOSUN.secret_key
+DEBUG = BOSUN.debug
+ALLOWED_HOSTS = BOSUN.allowed_hosts
+CSRF_TRUSTED_ORIGINS = BOSUN.csrf_trusted_origins
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "rest_framework",
+    "django_htmx",
+    "template_partials",
+    "web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "bosun.urls"
+WSGI_APPLICATION = "bosun.wsgi.application"
+ASGI_APPLICATION = "bosun.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "web.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Stores -------------------------------------------------------------------------------
+
+if BOSUN.database.engine == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": BOSUN.database.name,
+            "USER": BOSUN.database.user,
+            "PASSWORD": BOSUN.database.password,
+            "HOST": BOSUN.database.host,
+            "PORT": BOSUN.database.port or 5432,
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"connect_timeout": 5},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": BOSUN.database.name,
+            "OPTIONS": {
+                # WAL lets the web server, the worker and beat read while one of them writes;
+                # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of one
+                # failing with "database is locked" halfway through a transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if BOSUN.redis:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": BOSUN.redis.url,
+            "KEY_PREFIX": "bosun",
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [BOSUN.redis.url], "prefix": "bosun"},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Channels' in-memory layer lives inside one process, so a Celery task could not reach a
+    # browser's websocket through it; this one shares a SQLite file between the processes.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "bosun.lib.sqlite_channel_layer.SQLiteChannelLayer",
+            "CONFIG": {"path": str(BOSUN.data_dir / "channels.sqlite3")},
+        }
+    }
+
+# --- Celery ---------------------------------------------------------------------------------
+
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "worker-heartbeat": {"task": "web.tasks.record_worker_heartbeat", "schedule": 10.0},
+}
+if BOSUN.redis:
+    CELERY_BROKER_URL = BOSUN.redis.url
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    _broker_dir = BOSUN.data_dir / "broker"
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://localhost/"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        # The worker polls the folder; 20 ms keeps a task round trip well under 100 ms for a
+        # few hundred cheap directory listings a minute.
+        "polling_interval": 0.02,
+    }
+    # Remote control needs a fan-out exchange; the file broker's is best left unused.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    CELERY_BEAT_SCHEDULE_FILENAME = str(BOSUN.data_dir / "celerybeat-schedule")
+
+# --- Auth and security ----------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_NAME = "bosun_session"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = 12 * 3600
+CSRF_COOKIE_NAME = "bosun_csrftoken"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if BOSUN.secure_proxy:
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (see deploy/nginx).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- Static files ---------------------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BOSUN.data_dir / "static"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Front-end libraries come from npm (package.json); only their built files are served.
+    ("vendor/bootstrap", BASE_DIR / "node_modules" / "bootstrap" / "dist"),
+    ("vendor/bootstrap-icons", BASE_DIR / "node_modules" / "bootstrap-icons" / "font"),
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+MEDIA_ROOT = BOSUN.data_dir / "media"
+
+# --- Locale and logging ---------------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": BOSUN.log_level},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+    },
+}

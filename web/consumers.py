@@ -1,0 +1,35 @@
+"""The live event feed: one websocket per browser tab, fed by realtime.publish_on_commit()."""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from bosun.lib import realtime
+
+# Close codes in the 4000s are ours; the browser's realtime.js reads them.
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class EventsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.groups_joined = [realtime.user_group(user.pk), realtime.BROADCAST_GROUP]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+        await self.send_json({"event": "hello", "data": {}})
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content: dict, **kwargs) -> None:
+        # The browser pings to measure the link and keep proxies from closing an idle socket.
+        if isinstance(content, dict) and content.get("type") == "ping":
+            await self.send_json({"event": "pong", "data": {"sent": content.get("sent")}})
+
+    async def realtime_event(self, message: dict) -> None:
+        await self.send_json({"event": message["event"], "data": message.get("data", {})})

@@ -1,0 +1,44 @@
+"""Reads of the dashboard shell."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from web.models import SystemCheck, WorkerHeartbeat
+
+# Beat records a heartbeat every 10 s; three missed beats mean the worker or beat is down.
+WORKER_STALE_AFTER = timedelta(seconds=30)
+
+
+def system_checks_visible_to(user: AbstractBaseUser) -> QuerySet[SystemCheck]:
+    """A user sees the checks they asked for; superusers see everyone's."""
+    checks = SystemCheck.objects.select_related("requested_by")
+    if getattr(user, "is_superuser", False):
+        return checks
+    return checks.filter(requested_by=user)
+
+
+@dataclass(frozen=True)
+class WorkerStatus:
+    online: bool
+    hostname: str | None
+    seen_at: datetime | None
+
+    @property
+    def age_seconds(self) -> int | None:
+        if self.seen_at is None:
+            return None
+        return max(0, int((timezone.now() - self.seen_at).total_seconds()))
+
+
+def worker_status() -> WorkerStatus:
+    latest = WorkerHeartbeat.objects.order_by("-seen_at").first()
+    if latest is None:
+        return WorkerStatus(online=False, hostname=None, seen_at=None)
+    online = timezone.now() - latest.seen_at < WORKER_STALE_AFTER
+    return WorkerStatus(online=online, hostname=latest.hostname, seen_at=latest.seen_at)

@@ -1,0 +1,103 @@
+"""Writes of the dashboard shell. Each service owns its transaction and its side effects."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from bosun.celery import app as celery_app
+from bosun.lib import health, realtime
+from bosun.lib.config import ensure_private_file
+from bosun.lib.tasks import enqueue_on_commit
+from web.models import SystemCheck, WorkerHeartbeat
+
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a password
+RUN_SYSTEM_CHECK_TASK = "web.tasks.run_system_check"
+
+
+@dataclass(frozen=True)
+class FirstAdmin:
+    created: bool
+    # Only when this call created the admin with a generated password, so it can be shown once.
+    generated_password: str | None
+    password_file: Path | None
+
+
+def first_admin_ensure(*, password: str | None, data_dir: Path) -> FirstAdmin:
+    """Create the `admin` superuser unless it exists.
+
+    The password comes from BOSUN_ADMIN_PASSWORD, else it is generated and kept 0600 under the
+    data dir, so an operator who missed the first start's output can still find it.
+    """
+    users = get_user_model()
+    if users.objects.filter(username=ADMIN_USERNAME).exists():
+        return FirstAdmin(created=False, generated_password=None, password_file=None)
+    password_file = None
+    generated = None
+    if not password:
+        password_file = data_dir / ADMIN_PASSWORD_FILE
+        password = generated = ensure_private_file(
+            password_file, lambda: secrets.token_urlsafe(15), variable="BOSUN_DATA_DIR"
+        )
+    with transaction.atomic():
+        users.objects.create_superuser(username=ADMIN_USERNAME, email="", password=password)
+    return FirstAdmin(created=True, generated_password=generated, password_file=password_file)
+
+
+def system_check_request(*, actor: AbstractBaseUser) -> SystemCheck:
+    with transaction.atomic():
+        check = SystemCheck.objects.create(requested_by=actor)
+        enqueue_on_commit(RUN_SYSTEM_CHECK_TASK, check_id=check.pk)
+        realtime.publish_on_commit(
+            realtime.user_group(actor.pk), "system_check", _check_event(check)
+        )
+    return check
+
+
+def system_check_run(*, check_id: int) -> SystemCheck | None:
+    """Run the checks from the worker's side and publish the outcome to whoever asked."""
+    results = {
+        "database": health.check_database().as_dict(),
+        "channel_layer": health.check_channel_layer().as_dict(),
+        "broker": health.check_broker(celery_app).as_dict(),
+    }
+    passed = all(result["ok"] for result in results.values())
+    with transaction.atomic():
+        check = SystemCheck.objects.select_for_update().filter(pk=check_id).first()
+        if check is None or check.status != SystemCheck.Status.QUEUED:
+            return check  # gone, or a redelivered task: the first result stands
+        check.results = results
+        check.status = SystemCheck.Status.PASSED if passed else SystemCheck.Status.FAILED
+        check.completed_at = timezone.now()
+        check.worker = socket.gethostname()
+        check.save(update_fields=["results", "status", "completed_at", "worker"])
+        if check.requested_by_id:
+            realtime.publish_on_commit(
+                realtime.user_group(check.requested_by_id), "system_check", _check_event(check)
+            )
+    return check
+
+
+def worker_heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
+    with transaction.atomic():
+        heartbeat, _ = WorkerHeartbeat.objects.update_or_create(
+            hostname=hostname, defaults={"seen_at": timezone.now()}
+        )
+        realtime.publish_on_commit(
+            realtime.BROADCAST_GROUP,
+            "worker_heartbeat",
+            {"hostname": hostname, "seen_at": heartbeat.seen_at.isoformat()},
+        )
+    return heartbeat
+
+
+def _check_event(check: SystemCheck) -> dict:
+    return {"id": check.pk, "status": check.status}

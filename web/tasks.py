@@ -1,0 +1,17 @@
+"""Celery tasks of the dashboard shell: thin wrappers that call services."""
+
+import socket
+
+from celery import shared_task
+
+from web import services
+
+
+@shared_task(name=services.RUN_SYSTEM_CHECK_TASK)
+def run_system_check(*, check_id: int) -> None:
+    services.system_check_run(check_id=check_id)
+
+
+@shared_task(name="web.tasks.record_worker_heartbeat")
+def record_worker_heartbeat() -> None:
+    services.worker_heartbeat_record(hostname=socket.gethostname())
