@@ -143,7 +143,7 @@ def parse_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
     if not raw:
         return DatabaseConfig(engine="sqlite", name=str(data_dir / "bosun.sqlite3"))
     parts = urlsplit(raw)
-    scheme = parts.scheme.lower()
+    scheme = parts.scheme.lower() if "://" in raw else ""
     if scheme in {"postgres", "postgresql", "pgsql"}:
         name = unquote(parts.path.lstrip("/"))
         try:

@@ -56,13 +56,19 @@ class Supervisor:
             self.say(role.name, raw.decode("utf-8", "replace").rstrip("\n"))
         stream.close()
 
-    def _request_stop(self, signum: int, _frame: object) -> None:
+    def stop(self) -> None:
+        """Ask run() to stop every child and return."""
         self._stop.set()
 
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stop()
+
     def run(self) -> int:
-        previous = {
-            sig: signal.signal(sig, self._request_stop) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {
+                sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
         try:
             for role in self.roles:
                 child = subprocess.Popen(  # noqa: S603 - argv built by Bosun, never a shell

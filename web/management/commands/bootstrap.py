@@ -1,0 +1,36 @@
+"""`python manage.py bootstrap`: migrate and ensure the first admin (a production release step).
+
+The embedded stack does the same at every start; in production run it once per release,
+before starting the roles (the Procfile's `release` line).
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from bosun.lib import preflight
+from web import services
+
+
+class Command(BaseCommand):
+    help = "Apply database migrations and create the first admin if there is none."
+
+    def handle(self, *args, **options) -> None:
+        preflight.check_database(settings.BOSUN)
+        call_command("migrate", interactive=False, verbosity=0)
+        admin = services.first_admin_ensure(
+            password=os.environ.get("BOSUN_ADMIN_PASSWORD") or None,
+            data_dir=settings.BOSUN.data_dir,
+        )
+        self.stdout.write("Database is up to date.")
+        if admin.generated_password:
+            self.stdout.write(
+                f"Created user admin with password {admin.generated_password} "
+                f"(shown once; also kept in {admin.password_file})"
+            )
+        elif admin.created:
+            self.stdout.write("Created user admin with the password from BOSUN_ADMIN_PASSWORD.")
