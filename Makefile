@@ -38,6 +38,7 @@ lint: install
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) manage.py makemigrations --check --dry-run
 	.venv/bin/lint-imports
+	$(PYTHON) -m mypy bosun/lib web/services.py web/selectors.py
 
 test: lint
 	$(PYTHON) -m pytest

@@ -127,6 +127,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "web.tasks.record_worker_heartbeat", "schedule": 10.0},
 }
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object]
 if BOSUN.redis:
     CELERY_BROKER_URL = BOSUN.redis.url
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

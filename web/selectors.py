@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -15,7 +15,7 @@ from web.models import SystemCheck, WorkerHeartbeat
 WORKER_STALE_AFTER = timedelta(seconds=30)
 
 
-def system_checks_visible_to(user: AbstractBaseUser) -> QuerySet[SystemCheck]:
+def system_checks_visible_to(user: User) -> QuerySet[SystemCheck]:
     """A user sees the checks they asked for; superusers see everyone's."""
     checks = SystemCheck.objects.select_related("requested_by")
     if getattr(user, "is_superuser", False):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,7 +52,7 @@ def first_admin_ensure(*, password: str | None, data_dir: Path) -> FirstAdmin:
     return FirstAdmin(created=True, generated_password=generated, password_file=password_file)
 
 
-def system_check_request(*, actor: AbstractBaseUser) -> SystemCheck:
+def system_check_request(*, actor: User) -> SystemCheck:
     with transaction.atomic():
         check = SystemCheck.objects.create(requested_by=actor)
         enqueue_on_commit(RUN_SYSTEM_CHECK_TASK, check_id=check.pk)
