@@ -71,7 +71,7 @@ if BOSUN.database.engine == "postgres":
             "PORT": BOSUN.database.port or 5432,
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": {"connect_timeout": 5},
+            "OPTIONS": {"connect_timeout": 5, **BOSUN.database.options},
         }
     }
 else:

@@ -34,25 +34,41 @@ def test_a_malformed_database_url(tmp_path):
     assert_one_clear_line(result, "DATABASE_URL: not a URL")
 
 
+def unreachable_stores() -> dict[str, str]:
+    return {
+        "DATABASE_URL": f"postgres://bosun@127.0.0.1:{free_port()}/bosun",
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+    }
+
+
 def test_an_unreachable_database(tmp_path):
     port = free_port()
-    result = serve("web", tmp_path, DATABASE_URL=f"postgres://bosun@127.0.0.1:{port}/bosun")
+    result = serve("embedded", tmp_path, DATABASE_URL=f"postgres://bosun@127.0.0.1:{port}/bosun")
     assert_one_clear_line(result, f"DATABASE_URL: cannot connect to PostgreSQL at 127.0.0.1:{port}")
 
 
 def test_an_unreachable_redis(tmp_path):
-    port = free_port()
-    result = serve("worker", tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0")
-    assert_one_clear_line(result, f"REDIS_URL: cannot reach Redis at 127.0.0.1:{port}")
+    stores = unreachable_stores()
+    result = serve("worker", tmp_path, **stores)
+    redis_port = stores["REDIS_URL"].rsplit(":", 1)[1].split("/")[0]
+    assert_one_clear_line(result, f"REDIS_URL: cannot reach Redis at 127.0.0.1:{redis_port}")
+
+
+@pytest.mark.parametrize("role", ["web", "ws", "worker", "beat"])
+def test_a_production_role_without_postgres_and_redis(tmp_path, role):
+    assert_one_clear_line(serve(role, tmp_path), "DATABASE_URL: the web, ws, worker and beat roles")
+    result = serve(role, tmp_path, DATABASE_URL="postgres://bosun@127.0.0.1/bosun")
+    assert_one_clear_line(result, "REDIS_URL: the web, ws, worker and beat roles need Redis")
 
 
 @pytest.mark.parametrize("role", ["embedded", "web", "ws"])
 def test_a_port_in_use(tmp_path, role):
+    stores = {} if role == "embedded" else unreachable_stores()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = serve(role, tmp_path, BOSUN_PORT=str(port))
+        result = serve(role, tmp_path, BOSUN_PORT=str(port), **stores)
     assert_one_clear_line(result, f"BOSUN_PORT: 127.0.0.1:{port} is already in use")
 
 

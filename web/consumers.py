@@ -14,6 +14,9 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
+            # Accept first: a close before accept is an HTTP 403 to the browser, which then
+            # sees only code 1006 and cannot tell "signed out" from "server down".
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.groups_joined = [realtime.user_group(user.pk), realtime.BROADCAST_GROUP]

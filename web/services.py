@@ -9,7 +9,9 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.core.management import call_command
+from django.db import connections, transaction
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from bosun.celery import app as celery_app
@@ -50,6 +52,15 @@ def first_admin_ensure(*, password: str | None, data_dir: Path) -> FirstAdmin:
     with transaction.atomic():
         users.objects.create_superuser(username=ADMIN_USERNAME, email="", password=password)
     return FirstAdmin(created=True, generated_password=generated, password_file=password_file)
+
+
+def database_prepare(*, admin_password: str | None, data_dir: Path) -> FirstAdmin:
+    """Apply pending migrations and ensure the first admin: every start of the embedded stack,
+    and each production release (`manage.py bootstrap`)."""
+    executor = MigrationExecutor(connections["default"])
+    if executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        call_command("migrate", interactive=False, verbosity=0)
+    return first_admin_ensure(password=admin_password, data_dir=data_dir)
 
 
 def system_check_request(*, actor: User) -> SystemCheck:

@@ -13,9 +13,9 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 
 class ConfigError(Exception):
@@ -27,9 +27,11 @@ class DatabaseConfig:
     engine: str  # "sqlite" or "postgres"
     name: str
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     host: str = ""
     port: int | None = None
+    # libpq connection parameters from the URL's query (sslmode=verify-full, …).
+    options: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """Where the database is, without the password (safe for logs and error lines)."""
@@ -40,7 +42,7 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class RedisConfig:
-    url: str
+    url: str = field(repr=False)  # may carry a password
     host: str
     port: int
     db: int
@@ -150,7 +152,11 @@ def parse_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
             port = parts.port
         except ValueError:
             raise ConfigError("DATABASE_URL: the port is not a number") from None
-        if not parts.hostname or not name:
+        options = _postgres_options(parts.query)
+        # A Unix socket directory is given as ?host=/run/postgresql or percent-encoded in place
+        # of the host (postgres://bosun@%2Frun%2Fpostgresql/bosun), as libpq accepts both.
+        host = options.pop("host", "") or unquote(parts.netloc.rpartition("@")[2].split(":")[0])
+        if not host or not name:
             raise ConfigError(
                 "DATABASE_URL: expected postgres://USER:PASSWORD@HOST:PORT/NAME "
                 "(host and database name are required)"
@@ -160,8 +166,9 @@ def parse_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
             name=name,
             user=unquote(parts.username or ""),
             password=unquote(parts.password or ""),
-            host=parts.hostname,
+            host=host,
             port=port,
+            options=options,
         )
     if scheme == "sqlite":
         # sqlite:////absolute/path or sqlite:///relative/path, as dj-database-url spells it.
@@ -176,6 +183,33 @@ def parse_database_url(raw: str | None, data_dir: Path) -> DatabaseConfig:
         f"DATABASE_URL: {problem}; use postgres://USER:PASSWORD@HOST:5432/NAME "
         "or leave it unset for the embedded SQLite database"
     )
+
+
+# libpq parameters a DATABASE_URL query may carry; anything else is a typo worth reporting.
+POSTGRES_URL_OPTIONS = {
+    "host",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "connect_timeout",
+    "application_name",
+    "target_session_attrs",
+    "options",
+    "passfile",
+}
+
+
+def _postgres_options(query: str) -> dict[str, str]:
+    options = dict(parse_qsl(query, keep_blank_values=True))
+    unknown = sorted(set(options) - POSTGRES_URL_OPTIONS)
+    if unknown:
+        raise ConfigError(
+            f"DATABASE_URL: unknown parameter {', '.join(unknown)}; "
+            f"supported: {', '.join(sorted(POSTGRES_URL_OPTIONS))}"
+        )
+    return options
 
 
 def parse_redis_url(raw: str | None) -> RedisConfig | None:
@@ -229,7 +263,7 @@ class Config:
     debug: bool
     host: str
     port: int
-    secret_key: str
+    secret_key: str = field(repr=False)
     database: DatabaseConfig
     redis: RedisConfig | None
     allowed_hosts: list[str]
@@ -240,6 +274,7 @@ class Config:
     region: str
     master_key_file: Path
     web_workers: int
+    admin_password: str | None = field(default=None, repr=False)
 
     @property
     def embedded(self) -> bool:
@@ -298,8 +333,8 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         host=host,
         port=port,
         secret_key=secret_key,
-        database=parse_database_url(env.get("DATABASE_URL"), data_dir),
-        redis=parse_redis_url(env.get("REDIS_URL")),
+        database=parse_database_url(read_secret(env, "DATABASE_URL"), data_dir),
+        redis=parse_redis_url(read_secret(env, "REDIS_URL")),
         allowed_hosts=_list(env, "BOSUN_ALLOWED_HOSTS", default_hosts),
         csrf_trusted_origins=_list(env, "BOSUN_CSRF_TRUSTED_ORIGINS", []),
         secure_proxy=_flag(env, "BOSUN_SECURE_PROXY"),
@@ -307,5 +342,6 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         account_id=_validate_account_id(env.get("BOSUN_ACCOUNT_ID") or "000000000000"),
         region=_validate_region(env.get("BOSUN_REGION") or "us-east-1"),
         master_key_file=master_key_file,
+        admin_password=read_secret(env, "BOSUN_ADMIN_PASSWORD"),
         web_workers=_int(env, "BOSUN_WEB_WORKERS", 2 * (os.cpu_count() or 1), low=1, high=64),
     )

@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import errno
 import socket
+from pathlib import Path
 
 import redis
+from django.conf import settings
 from django.db import connections
 from django.db.utils import OperationalError
 
 from bosun.lib.config import Config, ConfigError
+
+
+def check_production_stores(config: Config) -> None:
+    """The separate roles share state through PostgreSQL and Redis; without them each process
+    would quietly keep its own SQLite file and file queue, an island per host."""
+    if config.database.engine != "postgres":
+        raise ConfigError(
+            "DATABASE_URL: the web, ws, worker and beat roles need PostgreSQL "
+            "(postgres://USER:PASSWORD@HOST:5432/NAME); for one host run `serve embedded`"
+        )
+    if config.redis is None:
+        raise ConfigError(
+            "REDIS_URL: the web, ws, worker and beat roles need Redis (redis://HOST:6379/0); "
+            "for one host run `serve embedded`"
+        )
+
+
+def check_static_collected() -> None:
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    if not manifest.is_file():
+        raise ConfigError(
+            f"BOSUN_DATA_DIR: no static files collected in {settings.STATIC_ROOT}; "
+            "run `python manage.py collectstatic --noinput` first"
+        )
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -130,3 +130,50 @@ def test_a_listening_address_other_than_loopback_is_an_allowed_host(base):
     config = load(env_with(base, BOSUN_HOST="10.1.2.3"), base_dir=base)
     assert "10.1.2.3" in config.allowed_hosts
     assert config.url == "http://10.1.2.3:8000"
+
+
+def test_database_url_carries_libpq_options_and_unix_sockets(base):
+    config = load(
+        env_with(base, DATABASE_URL="postgres://bosun@%2Frun%2Fpostgresql/bosun?sslmode=disable"),
+        base_dir=base,
+    )
+    assert config.database.host == "/run/postgresql"
+    assert config.database.options == {"sslmode": "disable"}
+    other = load(
+        env_with(base, DATABASE_URL="postgresql://bosun@/bosun?host=/var/run/postgresql"),
+        base_dir=base,
+    )
+    assert other.database.host == "/var/run/postgresql"
+
+
+def test_an_unknown_database_url_parameter_is_reported(base):
+    with pytest.raises(ConfigError, match=r"^DATABASE_URL: unknown parameter sslmod;"):
+        load(env_with(base, DATABASE_URL="postgres://h/db?sslmod=require"), base_dir=base)
+
+
+def test_store_urls_and_the_admin_password_can_come_from_files(base):
+    (base / "db").write_text("postgres://bosun:pw@db/bosun\n")
+    (base / "admin").write_text("hunter2-long-enough\n")
+    config = load(
+        env_with(
+            base, DATABASE_URL_FILE=str(base / "db"), BOSUN_ADMIN_PASSWORD_FILE=str(base / "admin")
+        ),
+        base_dir=base,
+    )
+    assert config.database.host == "db"
+    assert config.admin_password == "hunter2-long-enough"
+
+
+def test_secrets_stay_out_of_the_configuration_repr(base):
+    config = load(
+        env_with(
+            base,
+            DATABASE_URL="postgres://bosun:dbpass123@db/bosun",
+            REDIS_URL="redis://:redispass456@cache:6379/0",
+            BOSUN_ADMIN_PASSWORD="adminpass789",
+        ),
+        base_dir=base,
+    )
+    shown = repr(config)
+    for secret in ("dbpass123", "redispass456", "adminpass789", config.secret_key):
+        assert secret not in shown

@@ -73,10 +73,13 @@ def test_events_for_another_user_are_not_delivered(operator_user, outsider_user)
 def test_a_socket_without_a_session_is_closed_with_4401():
     async def scenario():
         socket = communicator()
-        connected, code = await socket.connect()
-        return connected, code
+        connected, _ = await socket.connect()
+        closed = await socket.receive_output(timeout=2)
+        return connected, closed
 
-    assert async_to_sync(scenario)() == (False, 4401)
+    connected, closed = async_to_sync(scenario)()
+    assert connected is True
+    assert closed == {"type": "websocket.close", "code": 4401}
 
 
 def test_a_socket_from_a_foreign_origin_is_refused(operator_user):

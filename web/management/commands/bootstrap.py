@@ -6,10 +6,7 @@ before starting the roles (the Procfile's `release` line).
 
 from __future__ import annotations
 
-import os
-
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from bosun.lib import preflight
@@ -20,11 +17,10 @@ class Command(BaseCommand):
     help = "Apply database migrations and create the first admin if there is none."
 
     def handle(self, *args, **options) -> None:
-        preflight.check_database(settings.BOSUN)
-        call_command("migrate", interactive=False, verbosity=0)
-        admin = services.first_admin_ensure(
-            password=os.environ.get("BOSUN_ADMIN_PASSWORD") or None,
-            data_dir=settings.BOSUN.data_dir,
+        config = settings.BOSUN
+        preflight.check_database(config)
+        admin = services.database_prepare(
+            admin_password=config.admin_password, data_dir=config.data_dir
         )
         self.stdout.write("Database is up to date.")
         if admin.generated_password:

@@ -20,7 +20,6 @@ from django.contrib.staticfiles.finders import get_finders
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connections
-from django.db.migrations.executor import MigrationExecutor
 
 from bosun.lib import preflight, roles
 from bosun.lib.config import Config, ConfigError
@@ -42,10 +41,13 @@ class Command(BaseCommand):
         if role == "embedded":
             self._embedded(config)
             return
+        preflight.check_production_stores(config)
         if role in {"web", "ws"}:
             preflight.check_port_free(config.host, config.port)
-        preflight.check_database(config)
         preflight.check_redis(config)
+        preflight.check_database(config)
+        if role == "web":
+            preflight.check_static_collected()
         self.check(display_num_errors=False)
         argv = {
             "web": roles.web_argv,
@@ -66,11 +68,11 @@ class Command(BaseCommand):
         preflight.check_port_free(config.host, config.port)
         preflight.check_database(config)
         self.check(display_num_errors=False)
-        self._migrate()
-        self._collect_static()
-        admin = services.first_admin_ensure(
-            password=os.environ.get("BOSUN_ADMIN_PASSWORD") or None, data_dir=config.data_dir
+        self.stdout.write("Preparing the database…")
+        admin = services.database_prepare(
+            admin_password=config.admin_password, data_dir=config.data_dir
         )
+        self._collect_static()
         # Children must not inherit our open SQLite handle.
         connections.close_all()
 
@@ -85,13 +87,6 @@ class Command(BaseCommand):
         )
         self.supervisor = supervisor
         sys.exit(supervisor.run())
-
-    def _migrate(self) -> None:
-        executor = MigrationExecutor(connections["default"])
-        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        if pending:
-            self.stdout.write(f"Applying {len(pending)} database migrations…")
-            call_command("migrate", interactive=False, verbosity=0)
 
     def _collect_static(self) -> None:
         """Collect static files only when a source file changed since the last collection.
