@@ -18,6 +18,7 @@ class SystemCheck(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     worker = models.CharField(max_length=255, blank=True)
@@ -31,10 +32,20 @@ class SystemCheck(models.Model):
         return f"system check {self.pk} ({self.status})"
 
     @property
+    def queue_wait_ms(self) -> float | None:
+        """From the request to a worker starting on it: the broker's part of the trip."""
+        return _ms_between(self.requested_at, self.started_at)
+
+    @property
     def round_trip_ms(self) -> float | None:
-        if self.completed_at is None:
-            return None
-        return round((self.completed_at - self.requested_at).total_seconds() * 1000, 1)
+        """From the request to the recorded result, checks included."""
+        return _ms_between(self.requested_at, self.completed_at)
+
+
+def _ms_between(start, end) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds() * 1000, 1)
 
 
 class WorkerHeartbeat(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -42,3 +43,26 @@ def worker_status() -> WorkerStatus:
         return WorkerStatus(online=False, hostname=None, seen_at=None)
     online = timezone.now() - latest.seen_at < WORKER_STALE_AFTER
     return WorkerStatus(online=online, hostname=latest.hostname, seen_at=latest.seen_at)
+
+
+@dataclass(frozen=True)
+class StackPart:
+    name: str
+    detail: str
+
+
+def stack_summary() -> dict[str, StackPart]:
+    """What this installation runs on, for the dashboard's cards (no secrets: describe())."""
+    config = settings.BOSUN
+    if config.redis:
+        return {
+            "mode": StackPart("Production", config.database.describe()),
+            "channel_layer": StackPart("Redis", config.redis.describe()),
+            "broker": StackPart("Redis", "shared by every worker"),
+        }
+    polling_ms = settings.CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] * 1000
+    return {
+        "mode": StackPart("Embedded", "SQLite database in the data directory"),
+        "channel_layer": StackPart("SQLite", "shared by web server and worker"),
+        "broker": StackPart("File queue", f"polled every {polling_ms:g} ms"),
+    }

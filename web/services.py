@@ -75,6 +75,7 @@ def system_check_request(*, actor: User) -> SystemCheck:
 
 def system_check_run(*, check_id: int) -> SystemCheck | None:
     """Run the checks from the worker's side and publish the outcome to whoever asked."""
+    started_at = timezone.now()
     results = {
         "database": health.check_database().as_dict(),
         "channel_layer": health.check_channel_layer().as_dict(),
@@ -87,9 +88,10 @@ def system_check_run(*, check_id: int) -> SystemCheck | None:
             return check  # gone, or a redelivered task: the first result stands
         check.results = results
         check.status = SystemCheck.Status.PASSED if passed else SystemCheck.Status.FAILED
+        check.started_at = started_at
         check.completed_at = timezone.now()
         check.worker = socket.gethostname()
-        check.save(update_fields=["results", "status", "completed_at", "worker"])
+        check.save(update_fields=["results", "status", "started_at", "completed_at", "worker"])
         if check.requested_by_id:
             realtime.publish_on_commit(
                 realtime.user_group(check.requested_by_id), "system_check", _check_event(check)

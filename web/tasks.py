@@ -3,6 +3,7 @@
 import socket
 
 from celery import shared_task
+from celery.signals import worker_ready
 
 from web import services
 
@@ -15,3 +16,9 @@ def run_system_check(*, check_id: int) -> None:
 @shared_task(name="web.tasks.record_worker_heartbeat")
 def record_worker_heartbeat() -> None:
     services.worker_heartbeat_record(hostname=socket.gethostname())
+
+
+@worker_ready.connect
+def _report_ready(**_kwargs) -> None:
+    # Without this the dashboard says "waiting" until beat's first interval has passed.
+    record_worker_heartbeat.delay()

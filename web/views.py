@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -24,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/home.html",
-        {"checks": checks, "worker": selectors.worker_status(), "stack": _stack_summary()},
+        {"checks": checks, "worker": selectors.worker_status(), "stack": selectors.stack_summary()},
     )
 
 
@@ -63,16 +62,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "checks": {name: check.as_dict() for name, check in checks.items()},
     }
     return JsonResponse(body, status=200 if ok else 503)
-
-
-def _stack_summary() -> dict[str, str]:
-    config = settings.BOSUN
-    return {
-        "mode": "embedded" if config.embedded else "production",
-        "database": config.database.describe(),
-        "channel_layer": "Redis" if config.redis else "SQLite (embedded)",
-        "broker": config.redis.describe() if config.redis else "file queue (embedded)",
-    }
 
 
 # --- Error pages: branded HTML for people, JSON for API clients ------------------------------

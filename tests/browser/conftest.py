@@ -1,8 +1,13 @@
 """The browser tier: Debian's Chromium, driven by Playwright, against the real embedded stack.
 
-One `manage.py serve embedded` per test session (daphne, the Celery worker with beat, SQLite,
-the SQLite channel layer and the file broker) on a free port with a throw-away data dir; one
-Chromium per session; a fresh browser context, so fresh cookies, per test.
+One `manage.py serve embedded` for the tier (daphne, the Celery worker with beat, SQLite, the
+SQLite channel layer and the file broker) on a free port with a throw-away data dir; one
+Chromium for the tier; a fresh browser context, so fresh cookies, per test.
+
+The stack and the browser are package-scoped, not session-scoped: while Playwright's sync API
+is alive it marks an asyncio loop as running in the main thread, so every later test that
+uses async_to_sync (the channel layer's, for one) would fail with "You cannot use AsyncToSync
+in the same thread as an async event loop". Both stop when the last browser test is done.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ RECORD_EVENTS_SCRIPT = """
 """.replace("%s", json.dumps(RECORDED_EVENTS))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def bosun_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BosunServer]:
     port = free_port()
     password = secrets.token_urlsafe(16)
@@ -113,7 +118,7 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:

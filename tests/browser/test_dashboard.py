@@ -33,8 +33,9 @@ def test_the_admin_signs_in_and_sees_the_dashboard(page: Page, bosun_server: Bos
     expect(current).to_have_attribute("aria-current", "page")
     expect(current).to_have_class(re.compile(r"\bactive\b"))
     expect(page.get_by_text(bosun_server.username, exact=True)).to_be_visible()
-    expect(page.get_by_text("SQLite (embedded)")).to_be_visible()
-    expect(page.get_by_text("file queue (embedded)")).to_be_visible()
+    expect(page.get_by_text("Embedded", exact=True)).to_be_visible()
+    expect(page.get_by_text("File queue", exact=True)).to_be_visible()
+    expect(page.get_by_text("polled every 20 ms")).to_be_visible()
 
     live = page.locator("#live-status")
     expect(live).to_have_attribute("data-state", "live")
