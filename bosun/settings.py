@@ -1,6 +1,7 @@
 """Bosun's Django settings: one module, driven by the environment (see bosun.lib.config)."""
 
 from pathlib import Path
+from typing import Any
 
 from bosun.lib import config as bosun_config
 
@@ -127,7 +128,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "web.tasks.record_worker_heartbeat", "schedule": 10.0},
 }
-CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object]
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if BOSUN.redis:
     CELERY_BROKER_URL = BOSUN.redis.url
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
