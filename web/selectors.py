@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -60,7 +61,7 @@ def stack_summary() -> dict[str, StackPart]:
             "channel_layer": StackPart("Redis", config.redis.describe()),
             "broker": StackPart("Redis", "shared by every worker"),
         }
-    polling_ms = settings.CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"] * 1000
+    polling_ms = cast(float, settings.CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"]) * 1000
     return {
         "mode": StackPart("Embedded", "SQLite database in the data directory"),
         "channel_layer": StackPart("SQLite", "shared by web server and worker"),
