@@ -13,3 +13,8 @@ class WebConfig(AppConfig):
         register(
             NavItem(section="", label="Dashboard", url_name="home", icon="speedometer2", order=0)
         )
+        # Django's documented place for signal wiring: models can only be imported once the
+        # app registry is ready, which is after this module loads.
+        from web import auth
+
+        auth.connect_signals()
