@@ -48,22 +48,24 @@ def worker_status() -> WorkerStatus:
 
 @dataclass(frozen=True)
 class StackPart:
+    label: str
+    icon: str
     name: str
     detail: str
 
 
-def stack_summary() -> dict[str, StackPart]:
+def stack_summary() -> list[StackPart]:
     """What this installation runs on, for the dashboard's cards (no secrets: describe())."""
     config = settings.BOSUN
     if config.redis:
-        return {
-            "mode": StackPart("Production", config.database.describe()),
-            "channel_layer": StackPart("Redis", config.redis.describe()),
-            "broker": StackPart("Redis", "shared by every worker"),
-        }
+        return [
+            StackPart("Stack", "hdd-stack", "Production", config.database.describe()),
+            StackPart("Channel layer", "broadcast-pin", "Redis", config.redis.describe()),
+            StackPart("Task broker", "inboxes", "Redis", "shared by every worker"),
+        ]
     polling_ms = cast(float, settings.CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"]) * 1000
-    return {
-        "mode": StackPart("Embedded", "SQLite database in the data directory"),
-        "channel_layer": StackPart("SQLite", "shared by web server and worker"),
-        "broker": StackPart("File queue", f"polled every {polling_ms:g} ms"),
-    }
+    return [
+        StackPart("Stack", "hdd-stack", "Embedded", "SQLite database in the data directory"),
+        StackPart("Channel layer", "broadcast-pin", "SQLite", "shared by web server and worker"),
+        StackPart("Task broker", "inboxes", "File queue", f"polled every {polling_ms:g} ms"),
+    ]
