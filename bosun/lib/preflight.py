@@ -6,10 +6,12 @@ import errno
 import socket
 from pathlib import Path
 
+import psycopg
 import redis
 from django.conf import settings
 from django.db import connections
 from django.db.utils import OperationalError
+from psycopg.conninfo import make_conninfo
 
 from bosun.lib.config import Config, ConfigError
 
@@ -57,12 +59,30 @@ def check_port_free(host: str, port: int) -> None:
 
 def check_database(config: Config) -> None:
     try:
-        connections["default"].ensure_connection()
-    except OperationalError as exc:
+        if config.database.engine == "postgres":
+            _connect_postgres_directly(config)
+        else:
+            connections["default"].ensure_connection()
+    except (OperationalError, psycopg.Error) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"DATABASE_URL: cannot connect to {config.database.describe()} ({reason})"
         ) from None
+
+
+def _connect_postgres_directly(config: Config) -> None:
+    """One plain connection, outside the pool: the pool retries quietly for its whole timeout
+    and then reports only that it got no connection, not why."""
+    database = config.database
+    conninfo = make_conninfo(
+        host=database.host,
+        port=database.port or 5432,
+        dbname=database.name,
+        user=database.user or None,
+        password=database.password or None,
+        **{"connect_timeout": "5", **database.options},
+    )
+    psycopg.connect(conninfo).close()
 
 
 def check_redis(config: Config) -> None:
