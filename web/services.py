@@ -76,11 +76,7 @@ def system_check_request(*, actor: User) -> SystemCheck:
 def system_check_run(*, check_id: int) -> SystemCheck | None:
     """Run the checks from the worker's side and publish the outcome to whoever asked."""
     started_at = timezone.now()
-    results = {
-        "database": health.check_database().as_dict(),
-        "channel_layer": health.check_channel_layer().as_dict(),
-        "broker": health.check_broker(celery_app).as_dict(),
-    }
+    results = {name: result.as_dict() for name, result in health.check_all(celery_app).items()}
     passed = all(result["ok"] for result in results.values())
     with transaction.atomic():
         check = SystemCheck.objects.select_for_update().filter(pk=check_id).first()

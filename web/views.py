@@ -51,11 +51,7 @@ def system_check_row(request: HttpRequest, check_id: int) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """Liveness and readiness for load balancers: 200 when every store answers, else 503."""
-    checks = {
-        "database": health.check_database(),
-        "channel_layer": health.check_channel_layer(),
-        "broker": health.check_broker(celery_app),
-    }
+    checks = health.check_all(celery_app)
     ok = all(check.ok for check in checks.values())
     body = {
         "status": "ok" if ok else "unavailable",
@@ -76,7 +72,7 @@ def _wants_json(request: HttpRequest) -> bool:
 def _error(request: HttpRequest, status: int, code: str, detail: str) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"detail": detail, "code": code}, status=status)
-    return render(request, f"{status}.html", {"detail": detail}, status=status)
+    return render(request, f"{status}.html", {"detail": detail, "code": code}, status=status)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -85,6 +81,15 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _error(request, 404, "not_found", "There is nothing at this address.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return _error(
+        request,
+        403,
+        "csrf_failed",
+        "This form was open too long or came from another site. Reload the page and try again.",
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -70,3 +70,12 @@ def check_broker(celery_app: Any, timeout: float = 2.0) -> CheckResult:
             return connection.transport_cls if isinstance(connection.transport_cls, str) else "ok"
 
     return _timed(probe)
+
+
+def check_all(celery_app: Any) -> dict[str, CheckResult]:
+    """Every store a Bosun process depends on, by name."""
+    return {
+        "database": check_database(),
+        "channel_layer": check_channel_layer(),
+        "broker": check_broker(celery_app),
+    }

@@ -96,3 +96,11 @@ def test_requesting_a_system_check_needs_post_and_a_session(operator_client):
 
 def test_the_worker_card_says_waiting_before_the_first_heartbeat(operator_client):
     assert b"No heartbeat yet" in operator_client.get("/dashboard/worker/").content
+
+
+def test_a_stale_form_gets_the_branded_403_that_says_to_reload(operator_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(operator_user)
+    response = client.post("/system-checks/")
+    assert response.status_code == 403
+    assert b"Reload the page and try again" in response.content
