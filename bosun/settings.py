@@ -24,6 +24,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_htmx",
     "template_partials",
+    "audit",
+    "access",
     "web",
 ]
 
