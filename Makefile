@@ -38,7 +38,8 @@ lint: install
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) manage.py makemigrations --check --dry-run
 	.venv/bin/lint-imports
-	$(PYTHON) -m mypy bosun/lib web/services.py web/selectors.py
+	$(PYTHON) -m mypy bosun/lib web/services.py web/selectors.py audit access/policy \
+		access/services.py access/authorization.py access/kms.py access/mfa.py
 
 test: lint
 	$(PYTHON) -m pytest

@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+from celery.schedules import crontab
+
 from bosun.lib import config as bosun_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,6 +25,8 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "template_partials",
     "audit",
     "access",
@@ -36,6 +40,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "access.middleware.MfaMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -135,7 +141,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "worker-heartbeat": {"task": "web.tasks.record_worker_heartbeat", "schedule": 10.0},
+    "audit-checkpoint-and-prune": {
+        "task": "audit.tasks.checkpoint_and_prune",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
+# 0 keeps audit events forever.
+BOSUN_AUDIT_RETENTION_DAYS = BOSUN.audit_retention_days
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if BOSUN.redis:
     CELERY_BROKER_URL = BOSUN.redis.url
@@ -168,6 +180,7 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "web.auth.CachedModelBackend" if BOSUN.redis else "django.contrib.auth.backends.ModelBackend"
 ]
+OTP_TOTP_ISSUER = "Bosun"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -196,7 +209,11 @@ if BOSUN.secure_proxy:
     CSRF_COOKIE_SECURE = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so an unauthenticated call is a 401 that names the Bearer scheme.
+        "access.api.authentication.AccessKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,

@@ -1,6 +1,8 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("access.urls")),
+    path("audit/", include("audit.urls")),
     path("", include("web.urls")),
 ]
 

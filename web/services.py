@@ -14,6 +14,7 @@ from django.db import connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from access import services as access_services
 from bosun.celery import app as celery_app
 from bosun.lib import health, realtime
 from bosun.lib.config import ensure_private_file
@@ -60,6 +61,7 @@ def database_prepare(*, admin_password: str | None, data_dir: Path) -> FirstAdmi
     executor = MigrationExecutor(connections["default"])
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
         call_command("migrate", interactive=False, verbosity=0)
+    access_services.builtin_policies_sync()
     return first_admin_ensure(password=admin_password, data_dir=data_dir)
 
 

@@ -275,6 +275,7 @@ class Config:
     master_key_file: Path
     web_workers: int
     db_pool_size: int
+    audit_retention_days: int
     admin_password: str | None = field(default=None, repr=False)
 
     @property
@@ -344,6 +345,7 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         region=_validate_region(env.get("BOSUN_REGION") or "us-east-1"),
         master_key_file=master_key_file,
         admin_password=read_secret(env, "BOSUN_ADMIN_PASSWORD"),
+        audit_retention_days=_int(env, "BOSUN_AUDIT_RETENTION_DAYS", 365, low=0, high=36500),
         db_pool_size=_int(env, "BOSUN_DB_POOL_SIZE", 8, low=1, high=100),
         web_workers=_int(env, "BOSUN_WEB_WORKERS", 2 * (os.cpu_count() or 1), low=1, high=64),
     )

@@ -72,9 +72,10 @@ def test_the_server_error_page_renders_without_context(rf):
     assert b"Something went wrong on our side" in response.content
 
 
-def test_the_me_endpoint_needs_a_session(client):
+def test_the_me_endpoint_needs_a_session_or_an_access_key(client):
     response = client.get("/api/v1/me")
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="bosun"'
     assert response.json()["detail"]
 
 
