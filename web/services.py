@@ -15,6 +15,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from access import services as access_services
+from audit.services import audit_record
 from bosun.celery import app as celery_app
 from bosun.lib import health, realtime
 from bosun.lib.config import ensure_private_file
@@ -68,6 +69,14 @@ def database_prepare(*, admin_password: str | None, data_dir: Path) -> FirstAdmi
 def system_check_request(*, actor: User) -> SystemCheck:
     with transaction.atomic():
         check = SystemCheck.objects.create(requested_by=actor)
+        audit_record(
+            principal=actor.get_username(),
+            user_id=actor.pk,
+            action="bosun:RunSystemCheck",
+            outcome="success",
+            params={"SystemCheckId": check.pk},
+            face="web",
+        )
         enqueue_on_commit(RUN_SYSTEM_CHECK_TASK, check_id=check.pk)
         realtime.publish_on_commit(
             realtime.user_group(actor.pk), "system_check", _check_event(check)

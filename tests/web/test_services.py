@@ -3,6 +3,7 @@ import stat
 import pytest
 from django.contrib.auth import get_user_model
 
+from audit.models import AuditEvent
 from web import services
 from web.models import SystemCheck, WorkerHeartbeat
 
@@ -74,3 +75,13 @@ def test_a_heartbeat_updates_one_row_per_host():
     services.worker_heartbeat_record(hostname="w1")
     services.worker_heartbeat_record(hostname="w2")
     assert WorkerHeartbeat.objects.count() == 2
+
+
+def test_requesting_a_check_is_audited(operator_user):
+    check = services.system_check_request(actor=operator_user)
+    event = AuditEvent.objects.get(action="bosun:RunSystemCheck")
+    assert (event.principal, event.outcome, event.params) == (
+        "otto",
+        "success",
+        {"SystemCheckId": check.pk},
+    )
