@@ -8,9 +8,11 @@ class AccessConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Signal wiring needs the app registry, which is ready only now.
+        # Signal wiring and the menu need the app registry, which is ready only now.
         from django.contrib.auth.signals import user_logged_in
 
+        from access import navigation
         from access.middleware import remember_mfa_step
 
         user_logged_in.connect(remember_mfa_step, dispatch_uid="bosun-remember-mfa-step")
+        navigation.register_pages()

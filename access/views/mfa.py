@@ -1,4 +1,4 @@
-"""Pages of identity and access: the second-factor step and MFA enrolment."""
+"""The second-factor step at sign-in and MFA enrolment."""
 
 from __future__ import annotations
 

@@ -1,0 +1,1 @@
+"""Pages of identity and access: users, groups, policies, access keys, the simulator, MFA."""
