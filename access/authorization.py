@@ -76,6 +76,16 @@ class Principal:
         )
 
 
+def principal_for(user: User) -> Principal:
+    """A plain principal for `user`, kept on the user object so that the many checks of one
+    request (menu entries, buttons) read the user's policies once."""
+    principal = getattr(user, "_bosun_principal", None)
+    if principal is None:
+        principal = Principal(user=user)
+        user._bosun_principal = principal  # type: ignore[attr-defined]
+    return principal
+
+
 @functools.lru_cache(maxsize=4096)
 def compiled(document: str) -> Policy:
     """Documents compile once per process; keyed by text, so an edit is a new entry."""

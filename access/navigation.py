@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from access.authorization import Principal, is_allowed
+from access.authorization import is_allowed, principal_for
 from bosun.lib.navigation import NavItem, register
 
 
@@ -13,13 +13,7 @@ def may(action: str) -> Callable[[Any], bool]:
     def visible(user: Any) -> bool:
         if not getattr(user, "is_authenticated", False):
             return False
-        # One principal per user object, so per request: its policies are read once for all
-        # the entries.
-        principal = getattr(user, "_bosun_nav_principal", None)
-        if principal is None:
-            principal = Principal(user=user)
-            user._bosun_nav_principal = principal
-        return is_allowed(principal, action)
+        return is_allowed(principal_for(user), action)
 
     return visible
 

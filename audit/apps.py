@@ -1,6 +1,5 @@
 from django.apps import AppConfig
 
-from audit.permissions import may_read_audit_trail
 from bosun.lib.navigation import NavItem, register
 
 
@@ -11,8 +10,10 @@ class AuditConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Models (and so the signal receivers) can only be imported once the registry is ready.
+        # Models (so the signal receivers and the policy check) can be imported only once the
+        # registry is ready.
         from audit import signals
+        from audit.permissions import may_read_audit_trail
 
         register(
             NavItem(

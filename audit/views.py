@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -13,9 +11,10 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
+from access.adapters import requires
 from audit import selectors
 from audit.forms import EventFilterForm
-from audit.permissions import may_read_audit_trail
+from audit.permissions import READ_ACTION, events_readable_by
 
 PAGE_SIZE = 50
 
@@ -24,18 +23,12 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _require_reader(request: HttpRequest) -> None:
-    if not may_read_audit_trail(request.user):
-        raise PermissionDenied
-
-
-@login_required
+@requires(READ_ACTION)
 @require_GET
 @vary_on_headers("HX-Request")
 def event_list(request: HtmxHttpRequest) -> HttpResponse:
-    _require_reader(request)
     form = EventFilterForm(request.GET or None)
-    events = selectors.events_filter(selectors.events_visible_to(request.user), form.criteria())
+    events = selectors.events_filter(events_readable_by(request.user), form.criteria())
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     # htmx asks for the results only; a plain GET (no JavaScript, a shared link) gets the page.
     # (htmx restoring a page missing from its history cache wants the whole page, too.)
@@ -44,11 +37,10 @@ def event_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "page": page})
 
 
-@login_required
+@requires(READ_ACTION)
 @require_GET
 def event_detail(request: HttpRequest, sequence: int) -> HttpResponse:
-    _require_reader(request)
-    visible = selectors.events_visible_to(request.user)
+    visible = events_readable_by(request.user)
     event = get_object_or_404(visible, sequence=sequence)
     neighbours = set(
         visible.filter(sequence__in=(sequence - 1, sequence + 1)).values_list("sequence", flat=True)

@@ -9,6 +9,7 @@ fails instead, so CI can never pass by skipping a tier.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 
@@ -16,6 +17,9 @@ import psycopg
 import pytest
 import redis
 
+from access.models import ManagedPolicy
+from access.policy.builtin import BUILTIN_POLICIES
+from access.services import builtin_policies_sync
 from tests.factories import UserFactory
 
 CHROMIUM = os.environ.get("BOSUN_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -63,8 +67,31 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 # --- Personas -------------------------------------------------------------------------------
-# Until access policies exist, personas differ by account only; the identity issue gives the
-# operator its Env=dev scope and the auditor its read-only policy.
+# DESIGN.md §5: admin (superuser), operator (runs commands on Env=dev nodes, runs system checks,
+# manages its own access keys), auditor (the built-in AuditViewer), outsider (no policy).
+
+OPERATOR_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "RunCommandsOnDev",
+            "Effect": "Allow",
+            "Action": BUILTIN_POLICIES["RunCommandOperator"].document["Statement"][0]["Action"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"ssm:resourceTag/Env": "dev"}},
+        },
+        {
+            "Sid": "Dashboard",
+            "Effect": "Allow",
+            "Action": [
+                "bosun:ViewDashboard",
+                "bosun:RunSystemCheck",
+                "bosun:ManageOwnAccessKeys",
+            ],
+            "Resource": "*",
+        },
+    ],
+}
 
 
 @pytest.fixture
@@ -74,12 +101,24 @@ def admin_user(db):
 
 @pytest.fixture
 def operator_user(db):
-    return UserFactory(username="otto")
+    user = UserFactory(username="otto")
+    policy, _ = ManagedPolicy.objects.get_or_create(
+        name="DevOperator",
+        defaults={
+            "description": "Run commands on Env=dev nodes",
+            "document": json.dumps(OPERATOR_POLICY),
+        },
+    )
+    policy.users.add(user)
+    return user
 
 
 @pytest.fixture
 def auditor_user(db):
-    return UserFactory(username="audrey")
+    user = UserFactory(username="audrey")
+    builtin_policies_sync()
+    ManagedPolicy.objects.get(name="AuditViewer").users.add(user)
+    return user
 
 
 @pytest.fixture
@@ -96,4 +135,16 @@ def admin_client(client, admin_user):
 @pytest.fixture
 def operator_client(client, operator_user):
     client.force_login(operator_user)
+    return client
+
+
+@pytest.fixture
+def auditor_client(client, auditor_user):
+    client.force_login(auditor_user)
+    return client
+
+
+@pytest.fixture
+def outsider_client(client, outsider_user):
+    client.force_login(outsider_user)
     return client

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from access.adapters import CLOSE_FORBIDDEN
 from bosun.lib import realtime
 
-# Close codes in the 4000s are ours; the browser's realtime.js reads them.
+# Close codes in the 4000s are ours; the browser's realtime.js reads them. Consumers whose
+# stream needs a policy call access.adapters.authorize_scope() and close with CLOSE_FORBIDDEN.
 CLOSE_UNAUTHENTICATED = 4401
 
 
@@ -18,6 +20,12 @@ class EventsConsumer(AsyncJsonWebsocketConsumer):
             # sees only code 1006 and cannot tell "signed out" from "server down".
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not user.is_active:
+            # The feed needs no policy (it carries only the user's own events and the worker's
+            # heartbeat), but a deactivated account gets nothing, whatever its session says.
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
             return
         self.groups_joined = [realtime.user_group(user.pk), realtime.BROADCAST_GROUP]
         for group in self.groups_joined:

@@ -77,7 +77,7 @@ def system_check_request(*, actor: User) -> SystemCheck:
             params={"SystemCheckId": check.pk},
             face="web",
         )
-        enqueue_on_commit(RUN_SYSTEM_CHECK_TASK, check_id=check.pk)
+        enqueue_on_commit(RUN_SYSTEM_CHECK_TASK, check_id=check.pk, actor_id=actor.pk)
         realtime.publish_on_commit(
             realtime.user_group(actor.pk), "system_check", _check_event(check)
         )

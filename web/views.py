@@ -9,6 +9,7 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from access.adapters import requires
 from bosun.celery import app as celery_app
 from bosun.lib import health
 from web import selectors, services
@@ -33,7 +34,7 @@ def worker_card(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html#worker-card", {"worker": selectors.worker_status()})
 
 
-@login_required
+@requires("bosun:RunSystemCheck")
 @require_POST
 def system_check_create(request: HttpRequest) -> HttpResponse:
     check = services.system_check_request(actor=request.user)

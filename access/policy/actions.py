@@ -121,6 +121,7 @@ _BOSUN = (
     "GetChange",
     "ApproveChange",
     "ViewDashboard",
+    "RunSystemCheck",
 )
 
 ACTIONS_BY_SERVICE: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(

@@ -6,6 +6,7 @@
   "use strict";
   const badge = document.getElementById("live-status");
   const CLOSE_UNAUTHENTICATED = 4401;
+  const CLOSE_FORBIDDEN = 4403;
   let attempt = 0;
 
   function show(state, label) {
@@ -26,6 +27,7 @@
     });
     socket.addEventListener("close", function (event) {
       if (event.code === CLOSE_UNAUTHENTICATED) { show("off", "signed out"); return; }
+      if (event.code === CLOSE_FORBIDDEN) { show("off", "not allowed"); return; }
       attempt += 1;
       const delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
       show("down", "reconnecting…");

@@ -47,7 +47,9 @@ def test_requesting_a_check_enqueues_its_task_only_after_commit(
     assert sent == []
     for callback in callbacks:
         callback()
-    assert sent == [(services.RUN_SYSTEM_CHECK_TASK, {"check_id": check.pk})]
+    assert sent == [
+        (services.RUN_SYSTEM_CHECK_TASK, {"check_id": check.pk, "actor_id": operator_user.pk})
+    ]
     assert check.status == SystemCheck.Status.QUEUED
 
 
