@@ -39,7 +39,7 @@ lint: install
 	$(PYTHON) manage.py makemigrations --check --dry-run
 	.venv/bin/lint-imports
 	$(PYTHON) -m mypy bosun/lib web/services.py web/selectors.py audit access/policy \
-		access/services.py access/authorization.py access/kms.py access/mfa.py
+		access/services.py access/authorization.py access/kms.py access/mfa.py access/reencrypt.py
 
 test: lint
 	$(PYTHON) -m pytest

@@ -11,8 +11,10 @@ class AccessConfig(AppConfig):
         # Signal wiring and the menu need the app registry, which is ready only now.
         from django.contrib.auth.signals import user_logged_in
 
-        from access import navigation
+        from access import navigation, reencrypt, services
         from access.middleware import remember_mfa_step
+        from access.models import AccessKey
 
         user_logged_in.connect(remember_mfa_step, dispatch_uid="bosun-remember-mfa-step")
         navigation.register_pages()
+        reencrypt.register(AccessKey, "secret_ciphertext", services.secret_context)

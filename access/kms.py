@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from access.authorization import Principal, authorize
 from access.models import DataKey, EncryptionKey, KeyAlias
+from audit.services import audit_record
 from bosun.lib import crypto
 from bosun.lib.arn import arn
 
@@ -158,3 +160,29 @@ def master_key_rotate() -> str:
         )
         data_key.save(update_fields=["wrapped"])
     return new_id
+
+
+def value_decrypt_for(
+    *,
+    principal: Principal,
+    blob: bytes,
+    context: Mapping[str, str],
+    resources: Sequence[str] = (),
+) -> bytes:
+    """Open a ciphertext for a person: `kms:Decrypt` on its key is authorized, and the read of
+    the secret is audited (naming `resources`, e.g. the parameter, never the value)."""
+    key = ciphertext_key(blob)
+    authorize(principal, "kms:Decrypt", key_arn(key))
+    plaintext = value_decrypt(blob=blob, context=context)
+    audit_record(
+        principal=principal.name,
+        user_id=principal.user.pk,
+        action="kms:Decrypt",
+        outcome="success",
+        resources=[key_arn(key), *resources],
+        source_ip=principal.source_ip,
+        user_agent=principal.user_agent,
+        request_id=principal.request_id,
+        face=principal.face,
+    )
+    return plaintext

@@ -165,6 +165,10 @@ def _key_action(principal: Principal, user: User) -> str:
     return "bosun:ManageOwnAccessKeys" if own else "bosun:ManageAccessKeys"
 
 
+def secret_context(access_key: AccessKey) -> dict[str, str]:
+    return _secret_context(access_key.access_key_id)
+
+
 def _secret_context(access_key_id: str) -> dict[str, str]:
     # Binds the ciphertext to its key id: a secret copied onto another key's row won't open.
     return {"purpose": "access-key-secret", "access_key_id": access_key_id}

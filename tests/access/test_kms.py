@@ -1,14 +1,18 @@
 """The key service: aliases, envelope encryption bound to its row, rotation."""
 
 import base64
+import json
 import os
 from dataclasses import replace
 
 import pytest
 
 from access import kms
-from access.models import DataKey
+from access.authorization import Principal
+from access.models import DataKey, ManagedPolicy
+from audit.models import AuditEvent
 from bosun.lib import crypto
+from bosun.lib.errors import AccessDenied
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +73,30 @@ def test_a_master_key_rotation_rewraps_data_keys_and_reads_continue(settings, tm
     assert new_master != old_master
     assert crypto.wrapped_key_master_id(DataKey.objects.get(key=key).wrapped) == new_master
     assert kms.value_decrypt(blob=blob, context=ROW) == b"still readable"
+
+
+def test_a_person_opens_a_value_only_with_kms_decrypt_on_its_key_and_the_read_is_audited(
+    operator_user, outsider_user
+):
+    key = kms.default_key()
+    blob = kms.value_encrypt(key=key, plaintext=b"s3cret", context=ROW)
+    ManagedPolicy.objects.create(
+        name="DecryptDefault",
+        document=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms.key_arn(key)}
+                ],
+            }
+        ),
+    ).users.add(operator_user)
+    opened = kms.value_decrypt_for(
+        principal=Principal(user=operator_user), blob=blob, context=ROW, resources=["param"]
+    )
+    assert opened == b"s3cret"
+    read = AuditEvent.objects.get(action="kms:Decrypt", outcome="success")
+    assert read.resources == [kms.key_arn(key), "param"]
+    with pytest.raises(AccessDenied):
+        kms.value_decrypt_for(principal=Principal(user=outsider_user), blob=blob, context=ROW)
+    assert AuditEvent.objects.filter(action="kms:Decrypt", outcome="denied").count() == 1

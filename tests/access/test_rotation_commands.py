@@ -8,7 +8,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from access import kms
+from access import kms, reencrypt, services
+from access.authorization import Principal
 from access.models import DataKey
 from audit.models import AuditEvent
 from bosun.lib import crypto
@@ -70,7 +71,8 @@ def test_rotating_a_key_by_alias_adds_a_generation_for_new_writes_and_old_values
 
     output = run("rotatekey", "--key", "alias/aws/ssm")
 
-    assert output.strip() == f"Key {key.key_id} now writes with generation 2"
+    assert output.startswith(f"Key {key.key_id} now writes with generation 2\n")
+    assert "re-encrypted by a worker in the background" in output
     new = kms.value_encrypt(key=key, plaintext=b"after", context=ROW)
     assert crypto.peek_key_id(new) == f"{key.key_id}/2"
     assert kms.value_decrypt(blob=old, context=ROW) == b"before"
@@ -85,3 +87,20 @@ def test_rotating_a_key_by_id_works_and_an_unknown_id_is_refused_by_name(master_
     with pytest.raises(CommandError, match="Key 'no-such-key' does not exist"):
         run("rotatekey", "--key", "no-such-key")
     assert not AuditEvent.objects.filter(params_json__contains="no-such-key").exists()
+
+
+def test_rotating_with_wait_reencrypts_stored_secrets_under_the_new_generation(
+    master_key_file, operator_user
+):
+    key, secret = services.access_key_create(
+        principal=Principal(user=operator_user), user=operator_user
+    )
+    assert crypto.peek_key_id(bytes(key.secret_ciphertext)).endswith("/1")
+
+    output = run("rotatekey", "--key", "alias/aws/ssm", "--wait")
+
+    assert "Re-encrypted 1 stored values" in output
+    key.refresh_from_db()
+    assert crypto.peek_key_id(bytes(key.secret_ciphertext)).endswith("/2")
+    assert services.access_key_secret(key) == secret
+    assert reencrypt.reencrypt_key(key=kms.default_key()) == 0  # nothing left to re-seal

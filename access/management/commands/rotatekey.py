@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 
-from access import kms
+from access import kms, reencrypt
 from audit.services import SYSTEM_PRINCIPAL, audit_record
 
 ACTION = "kms:RotateKeyOnDemand"
@@ -26,8 +27,13 @@ class Command(BaseCommand):
             default=kms.DEFAULT_ALIAS,
             help=f"key id, key ARN, alias or alias ARN (default {kms.DEFAULT_ALIAS})",
         )
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="re-encrypt stored values here and now instead of in the background",
+        )
 
-    def handle(self, *args: Any, key: str, **options: Any) -> None:
+    def handle(self, *args: Any, key: str, wait: bool, **options: Any) -> None:
         try:
             target = kms.key_resolve(key)
         except kms.KeyNotFound as error:
@@ -42,3 +48,9 @@ class Command(BaseCommand):
             face="cli",
         )
         self.stdout.write(f"Key {target.key_id} now writes with generation {data_key.generation}")
+        if wait:
+            count = reencrypt.reencrypt_key(key=target)
+            self.stdout.write(f"Re-encrypted {count} stored values under the new generation.")
+        else:
+            current_app.send_task(reencrypt.REENCRYPT_TASK, kwargs={"key_id": target.key_id})
+            self.stdout.write("Stored values are being re-encrypted by a worker in the background.")
