@@ -203,7 +203,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 if BOSUN.secure_proxy:
-    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto (see deploy/nginx).
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto and X-Forwarded-For (see
+    # deploy/nginx): the client's address comes from the proxy.
+    MIDDLEWARE.insert(0, "bosun.lib.proxy.ForwardedForMiddleware")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
