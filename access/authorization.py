@@ -10,7 +10,7 @@ arguments) and never decide on their own.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,30 @@ class Principal:
             )
             self._policies = [(name, compiled(document)) for name, document in rows]
         return self._policies
+
+    def record(
+        self,
+        action: str,
+        *,
+        outcome: str = "success",
+        resources: Sequence[str] = (),
+        params: Mapping[str, Any] | None = None,
+        error_code: str = "",
+    ) -> None:
+        """Write an audit event of this principal's (secrets in `params` are redacted)."""
+        audit_record(
+            principal=_audit_name(self),
+            user_id=self.user.pk,
+            action=action,
+            outcome=outcome,
+            resources=resources,
+            params=params or None,
+            error_code=error_code,
+            source_ip=self.source_ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+            face=self.face,
+        )
 
     @classmethod
     def from_request(cls, request: Any, *, face: str = "web") -> Principal:
@@ -127,17 +151,8 @@ def authorize(
     decision = decide(principal, action, resource, context)
     if decision.allowed:
         return decision
-    audit_record(
-        principal=_audit_name(principal),
-        user_id=principal.user.pk,
-        action=action,
-        outcome="denied",
-        resources=[resource],
-        error_code=AccessDenied.aws_code,
-        source_ip=principal.source_ip,
-        user_agent=principal.user_agent,
-        request_id=principal.request_id,
-        face=principal.face,
+    principal.record(
+        action, outcome="denied", resources=[resource], error_code=AccessDenied.aws_code
     )
     raise AccessDenied(
         f"User {principal.name} is not authorized to perform {action} on resource {resource}"

@@ -17,7 +17,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.authorization import Principal, authorize
 from access.models import AccessSettings, ManagedPolicy
-from audit.services import audit_record
 from bosun.lib.arn import arn
 from bosun.lib.errors import BosunError
 
@@ -41,18 +40,7 @@ ALL_USERS = "user/*"
 
 
 def _audit(principal: Principal, action: str, resources: list[str], **params: Any) -> None:
-    audit_record(
-        principal=principal.name,
-        user_id=principal.user.pk,
-        action=action,
-        outcome="success",
-        resources=resources,
-        params=params or None,
-        source_ip=principal.source_ip,
-        user_agent=principal.user_agent,
-        request_id=principal.request_id,
-        face=principal.face,
-    )
+    principal.record(action, resources=resources, params=params)
 
 
 # --- Users ----------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from django.db import IntegrityError, transaction
 
 from access.authorization import Principal, authorize
 from access.models import DataKey, EncryptionKey, KeyAlias
-from audit.services import audit_record
 from bosun.lib import crypto
 from bosun.lib.arn import arn
 
@@ -174,15 +173,5 @@ def value_decrypt_for(
     key = ciphertext_key(blob)
     authorize(principal, "kms:Decrypt", key_arn(key))
     plaintext = value_decrypt(blob=blob, context=context)
-    audit_record(
-        principal=principal.name,
-        user_id=principal.user.pk,
-        action="kms:Decrypt",
-        outcome="success",
-        resources=[key_arn(key), *resources],
-        source_ip=principal.source_ip,
-        user_agent=principal.user_agent,
-        request_id=principal.request_id,
-        face=principal.face,
-    )
+    principal.record("kms:Decrypt", resources=[key_arn(key), *resources])
     return plaintext

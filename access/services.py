@@ -22,7 +22,6 @@ from access.exceptions import AccessKeyError, PolicyInvalid, PolicyReadOnly
 from access.models import AccessKey, ManagedPolicy
 from access.policy import PolicyError, parse_policy
 from access.policy.builtin import BUILTIN_POLICIES
-from audit.services import audit_record
 from bosun.lib.arn import arn
 
 MAX_ACCESS_KEYS_PER_USER = 2
@@ -42,18 +41,7 @@ def user_arn(user: User) -> str:
 
 
 def _audit(principal: Principal, action: str, resources: list[str], **params: Any) -> None:
-    audit_record(
-        principal=principal.name,
-        user_id=principal.user.pk,
-        action=action,
-        outcome="success",
-        resources=resources,
-        params=params or None,
-        source_ip=principal.source_ip,
-        user_agent=principal.user_agent,
-        request_id=principal.request_id,
-        face=principal.face,
-    )
+    principal.record(action, resources=resources, params=params)
 
 
 # --- Managed policies -----------------------------------------------------------------------
@@ -120,19 +108,7 @@ def policy_attach(
     user: User | None = None,
     group: Group | None = None,
 ) -> None:
-    authorize(principal, "bosun:ManagePolicies", policy_arn(policy.name))
-    with transaction.atomic():
-        if user is not None:
-            policy.users.add(user)
-        if group is not None:
-            policy.groups.add(group)
-        _audit(
-            principal,
-            "bosun:AttachPolicy",
-            [policy_arn(policy.name)],
-            user=user.get_username() if user else None,
-            group=group.name if group else None,
-        )
+    _policy_attachment(principal, policy, user, group, attach=True)
 
 
 def policy_detach(
@@ -142,15 +118,26 @@ def policy_detach(
     user: User | None = None,
     group: Group | None = None,
 ) -> None:
+    _policy_attachment(principal, policy, user, group, attach=False)
+
+
+def _policy_attachment(
+    principal: Principal,
+    policy: ManagedPolicy,
+    user: User | None,
+    group: Group | None,
+    *,
+    attach: bool,
+) -> None:
     authorize(principal, "bosun:ManagePolicies", policy_arn(policy.name))
     with transaction.atomic():
         if user is not None:
-            policy.users.remove(user)
+            (policy.users.add if attach else policy.users.remove)(user)
         if group is not None:
-            policy.groups.remove(group)
+            (policy.groups.add if attach else policy.groups.remove)(group)
         _audit(
             principal,
-            "bosun:DetachPolicy",
+            "bosun:AttachPolicy" if attach else "bosun:DetachPolicy",
             [policy_arn(policy.name)],
             user=user.get_username() if user else None,
             group=group.name if group else None,
