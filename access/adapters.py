@@ -35,7 +35,7 @@ from django_otp.models import Device
 from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
-from access.authorization import Principal, authorize
+from access.authorization import Principal, authorize, principal_of
 from bosun.lib.errors import AccessDenied
 
 CLOSE_FORBIDDEN = 4403
@@ -88,7 +88,7 @@ def requires(action: str, resource: str | ResourceOf | None = None) -> Callable[
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             target = resource(request, **kwargs) if callable(resource) else (resource or "*")
             try:
-                authorize(Principal.from_request(request, face="web"), action, target)
+                authorize(principal_of(request), action, target)
             except AccessDenied as denied:
                 raise PermissionDenied(denied.message) from None
             return view(request, *args, **kwargs)

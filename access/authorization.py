@@ -100,13 +100,29 @@ class Principal:
         )
 
 
+# The principal of a request is kept on its user object (one per request), so the many checks
+# of one request (the view, its buttons, the menu) read the user's policies once.
+_CACHED = "_bosun_principal"
+_PLAIN = "_bosun_plain_principal"
+
+
+def principal_of(request: Any, *, face: str = "web") -> Principal:
+    """The request's principal, with its address, user agent and MFA state."""
+    cached = getattr(request.user, _CACHED, None)
+    if cached is None or cached.face != face:
+        cached = Principal.from_request(request, face=face)
+        setattr(request.user, _CACHED, cached)
+    return cached
+
+
 def principal_for(user: User) -> Principal:
-    """A plain principal for `user`, kept on the user object so that the many checks of one
-    request (menu entries, buttons) read the user's policies once."""
-    principal = getattr(user, "_bosun_principal", None)
+    """The principal of `user` where only the user is at hand (menu entries): the request's,
+    if one was made, else a plain one."""
+    principal = getattr(user, _CACHED, None) or getattr(user, _PLAIN, None)
     if principal is None:
+        # Kept apart: a later principal_of() must still build the full one from the request.
         principal = Principal(user=user)
-        user._bosun_principal = principal  # type: ignore[attr-defined]
+        setattr(user, _PLAIN, principal)
     return principal
 
 

@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from access.authorization import Principal, authorize
 from access.models import AccessSettings, ManagedPolicy
-from bosun.lib.arn import arn
+from bosun.lib.arn import iam_arn
 from bosun.lib.errors import BosunError
 
 
@@ -27,13 +27,11 @@ class DirectoryError(BosunError):
 
 
 def user_arn(user: User | str) -> str:
-    name = user if isinstance(user, str) else user.get_username()
-    return arn("iam", f"user/{name}", region="")
+    return iam_arn(f"user/{user if isinstance(user, str) else user.get_username()}")
 
 
 def group_arn(group: Group | str) -> str:
-    name = group if isinstance(group, str) else group.name
-    return arn("iam", f"group/{name}", region="")
+    return iam_arn(f"group/{group if isinstance(group, str) else group.name}")
 
 
 ALL_USERS = "user/*"
@@ -93,6 +91,16 @@ def user_set_groups(*, principal: Principal, user: User, groups: Iterable[Group]
         )
 
 
+def group_member_set(*, principal: Principal, group: Group, user: User, member: bool) -> None:
+    """Add `user` to `group` or take them out, leaving their other groups as they are."""
+    groups = set(user.groups.all())
+    if member:
+        groups.add(group)
+    else:
+        groups.discard(group)
+    user_set_groups(principal=principal, user=user, groups=groups)
+
+
 def mfa_reset(*, principal: Principal, user: User) -> None:
     """Remove the user's authenticator; they enrol again at their next sign-in if required."""
     authorize(principal, "bosun:ManageUsers", user_arn(user))
@@ -127,7 +135,7 @@ def mfa_requirement_set(
 ) -> None:
     """Require a second factor of one group's members, or (no group) of everyone."""
     if group is None:
-        authorize(principal, "bosun:ManageUsers", arn("iam", ALL_USERS, region=""))
+        authorize(principal, "bosun:ManageUsers", iam_arn(ALL_USERS))
     else:
         authorize(principal, "bosun:ManageGroups", group_arn(group))
     with transaction.atomic():
@@ -135,7 +143,7 @@ def mfa_requirement_set(
         if group is None:
             rules.require_mfa_for_everyone = required
             rules.save(update_fields=["require_mfa_for_everyone"])
-            resources = [arn("iam", ALL_USERS, region="")]
+            resources = [iam_arn(ALL_USERS)]
         else:
             if required:
                 rules.mfa_required_groups.add(group)

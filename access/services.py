@@ -18,11 +18,12 @@ from django.utils import timezone
 
 from access import kms
 from access.authorization import Principal, authorize
+from access.directory import user_arn
 from access.exceptions import AccessKeyError, PolicyInvalid, PolicyReadOnly
 from access.models import AccessKey, ManagedPolicy
 from access.policy import PolicyError, parse_policy
 from access.policy.builtin import BUILTIN_POLICIES
-from bosun.lib.arn import arn
+from bosun.lib.arn import iam_arn
 
 MAX_ACCESS_KEYS_PER_USER = 2
 ACCESS_KEY_PREFIX = "BKIA"
@@ -33,11 +34,7 @@ _SECRET_ALPHABET = string.ascii_letters + string.digits + "/+"
 
 
 def policy_arn(name: str) -> str:
-    return arn("iam", f"policy/{name}", region="")
-
-
-def user_arn(user: User) -> str:
-    return arn("iam", f"user/{user.get_username()}", region="")
+    return iam_arn(f"policy/{name}")
 
 
 def _audit(principal: Principal, action: str, resources: list[str], **params: Any) -> None:

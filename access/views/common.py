@@ -12,24 +12,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from access.authorization import Principal, authorize, is_allowed
-from bosun.lib.arn import arn
+from access.authorization import Principal, authorize, is_allowed, principal_of
 from bosun.lib.errors import AccessDenied
 
 PAGE_SIZE = 25
-
-
-def iam(resource: str) -> str:
-    return arn("iam", resource, region="")
-
-
-def principal_of(request: HttpRequest) -> Principal:
-    """One principal per request, so its policies are read once however often we ask."""
-    cached = getattr(request, "_bosun_principal", None)
-    if cached is None:
-        cached = Principal.from_request(request)
-        request._bosun_principal = cached  # type: ignore[attr-defined]
-    return cached
 
 
 def require(request: HttpRequest, action: str, resource: str = "*") -> Principal:

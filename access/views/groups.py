@@ -14,7 +14,8 @@ from access import directory, services
 from access.directory import DirectoryError, group_arn
 from access.forms import GroupCreateForm, GroupMemberForm, PolicyChoiceForm
 from access.models import AccessSettings, ManagedPolicy
-from access.views.common import confirm, denied_as_403, iam, may, principal_of, require
+from access.views.common import confirm, denied_as_403, may, principal_of, require
+from bosun.lib.arn import iam_arn
 
 
 def _list_page(
@@ -30,8 +31,8 @@ def _list_page(
             "mfa_everyone": rules.require_mfa_for_everyone,
             "form": form,
             "error": error,
-            "can_manage": may(request, "bosun:ManageGroups", iam("group/*")),
-            "can_manage_users": may(request, "bosun:ManageUsers", iam("user/*")),
+            "can_manage": may(request, "bosun:ManageGroups", iam_arn("group/*")),
+            "can_manage_users": may(request, "bosun:ManageUsers", iam_arn("user/*")),
         },
         status=status,
     )
@@ -42,9 +43,9 @@ def _list_page(
 @denied_as_403
 def group_list(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        require(request, "bosun:ListUsers", iam("group/*"))
+        require(request, "bosun:ListUsers", iam_arn("group/*"))
         return _list_page(request, GroupCreateForm())
-    principal = require(request, "bosun:ManageGroups", iam("group/*"))
+    principal = require(request, "bosun:ManageGroups", iam_arn("group/*"))
     form = GroupCreateForm(request.POST)
     if not form.is_valid():
         return _list_page(request, form, status=400)
@@ -81,8 +82,8 @@ def group_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "member_form": member_form,
             "mfa_required": AccessSettings.current().mfa_required_groups.filter(pk=pk).exists(),
             "can_manage": may(request, "bosun:ManageGroups", group_arn(group)),
-            "can_manage_users": may(request, "bosun:ManageUsers", iam("user/*")),
-            "can_attach": may(request, "bosun:ManagePolicies", iam("policy/*")),
+            "can_manage_users": may(request, "bosun:ManageUsers", iam_arn("user/*")),
+            "can_attach": may(request, "bosun:ManagePolicies", iam_arn("policy/*")),
         },
     )
 
@@ -117,13 +118,12 @@ def group_member(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Pick a user.")
         return redirect("access:group", pk=pk)
-    user = form.cleaned_data["user"]
-    groups = set(user.groups.all())
-    if request.POST.get("remove") == "1":
-        groups.discard(group)
-    else:
-        groups.add(group)
-    directory.user_set_groups(principal=principal_of(request), user=user, groups=groups)
+    directory.group_member_set(
+        principal=principal_of(request),
+        group=group,
+        user=form.cleaned_data["user"],
+        member=request.POST.get("remove") != "1",
+    )
     messages.success(request, f"Members of {group.name} saved.")
     return redirect("access:group", pk=pk)
 

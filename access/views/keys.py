@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from access import services
 from access.authorization import authorize
+from access.directory import user_arn
 from access.exceptions import AccessKeyError
 from access.models import AccessKey
 from access.views.common import confirm, denied_as_403, principal_of
@@ -68,7 +69,7 @@ def key_delete(request: HttpRequest, pk: int, key_pk: int) -> HttpResponse:
         principal = principal_of(request)
         own = principal.user.pk == key.user.pk
         action = "bosun:ManageOwnAccessKeys" if own else "bosun:ManageAccessKeys"
-        authorize(principal, action, services.user_arn(key.user))
+        authorize(principal, action, user_arn(key.user))
         return confirm(
             request,
             title=f"Delete access key {key.access_key_id}?",

@@ -16,7 +16,8 @@ from access import services
 from access.exceptions import PolicyInvalid, PolicyReadOnly
 from access.forms import PolicyForm
 from access.models import ManagedPolicy
-from access.views.common import confirm, denied_as_403, iam, may, paginate, require
+from access.views.common import confirm, denied_as_403, may, paginate, require
+from bosun.lib.arn import iam_arn
 
 NEW_POLICY_TEMPLATE = json.dumps(
     {
@@ -45,7 +46,7 @@ def pretty(document: str) -> str:
 @require_GET
 @denied_as_403
 def policy_list(request: HttpRequest) -> HttpResponse:
-    require(request, "bosun:ListPolicies", iam("policy/*"))
+    require(request, "bosun:ListPolicies", iam_arn("policy/*"))
     query = request.GET.get("q", "").strip()
     policies = ManagedPolicy.objects.annotate(
         user_count=Count("users", distinct=True), group_count=Count("groups", distinct=True)
@@ -58,7 +59,7 @@ def policy_list(request: HttpRequest) -> HttpResponse:
         {
             "page": paginate(request, policies),
             "q": query,
-            "can_manage": may(request, "bosun:ManagePolicies", iam("policy/*")),
+            "can_manage": may(request, "bosun:ManagePolicies", iam_arn("policy/*")),
         },
     )
 
@@ -102,7 +103,7 @@ def _editor(
 @require_http_methods(["GET", "POST"])
 @denied_as_403
 def policy_create(request: HttpRequest) -> HttpResponse:
-    principal = require(request, "bosun:ManagePolicies", iam("policy/*"))
+    principal = require(request, "bosun:ManagePolicies", iam_arn("policy/*"))
     if request.method == "GET":
         initial = {"document": NEW_POLICY_TEMPLATE}
         source = ManagedPolicy.objects.filter(pk=request.GET.get("copy") or 0).first()

@@ -17,19 +17,19 @@ from access.models import ManagedPolicy
 from access.views.common import (
     confirm,
     denied_as_403,
-    iam,
     may,
     paginate,
     principal_of,
     require,
 )
+from bosun.lib.arn import iam_arn
 
 
 @login_required
 @require_GET
 @denied_as_403
 def user_list(request: HttpRequest) -> HttpResponse:
-    require(request, "bosun:ListUsers", iam("user/*"))
+    require(request, "bosun:ListUsers", iam_arn("user/*"))
     form = UserFilterForm(request.GET or None)
     criteria = form.cleaned_data if form.is_valid() else {}
     users = directory.users_for_listing(
@@ -41,7 +41,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": paginate(request, users),
-            "can_manage": may(request, "bosun:ManageUsers", iam("user/*")),
+            "can_manage": may(request, "bosun:ManageUsers", iam_arn("user/*")),
         },
     )
 
@@ -50,7 +50,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @denied_as_403
 def user_create(request: HttpRequest) -> HttpResponse:
-    principal = require(request, "bosun:ManageUsers", iam("user/*"))
+    principal = require(request, "bosun:ManageUsers", iam_arn("user/*"))
     form = UserCreateForm(request.POST if request.method == "POST" else None)
     error = ""
     if form.is_bound and form.is_valid():
@@ -117,7 +117,7 @@ def user_context(request: HttpRequest, user: User) -> dict[str, object]:
         "mfa_required": mfa.mfa_required_for(user),
         "is_self": own,
         "can_manage": may(request, "bosun:ManageUsers", user_arn(user)),
-        "can_attach": may(request, "bosun:ManagePolicies", iam("policy/*")),
+        "can_attach": may(request, "bosun:ManagePolicies", iam_arn("policy/*")),
         "can_keys": may(request, key_action, user_arn(user)),
     }
 

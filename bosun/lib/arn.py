@@ -13,3 +13,8 @@ def arn(service: str, resource: str, *, region: str | None = None) -> str:
     config = settings.BOSUN
     region = config.region if region is None else region
     return f"arn:aws:{service}:{region}:{config.account_id}:{resource}"
+
+
+def iam_arn(resource: str) -> str:
+    """An IAM ARN (users, groups, policies): IAM is global, so it names no region."""
+    return arn("iam", resource, region="")

@@ -5,7 +5,14 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 
-from access.authorization import Principal, authorize, decide, is_allowed
+from access.authorization import (
+    Principal,
+    authorize,
+    decide,
+    is_allowed,
+    principal_for,
+    principal_of,
+)
 from access.models import ManagedPolicy
 from access.services import builtin_policies_sync
 from audit.models import AuditEvent
@@ -109,3 +116,20 @@ def test_policies_are_read_once_per_principal(operator_user, django_assert_num_q
     with django_assert_num_queries(1):
         for _ in range(5):
             is_allowed(me, "ssm:GetParameter", PROD)
+
+
+def test_one_request_builds_its_principal_once_and_the_menu_reuses_it(rf, operator_user):
+    request = rf.get("/", REMOTE_ADDR="203.0.113.9")
+    request.user = operator_user
+    first = principal_of(request)
+    assert principal_of(request) is first
+    assert principal_for(operator_user) is first
+    assert first.source_ip == "203.0.113.9"
+
+
+def test_a_plain_menu_principal_does_not_stand_in_for_the_request(rf, operator_user):
+    plain = principal_for(operator_user)
+    request = rf.get("/", REMOTE_ADDR="203.0.113.9")
+    request.user = operator_user
+    assert principal_of(request) is not plain
+    assert principal_of(request).source_ip == "203.0.113.9"
