@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "audit",
     "access",
     "web",
+    "fleet",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +146,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.checkpoint_and_prune",
         "schedule": crontab(hour=3, minute=17),
     },
+}
+# Agents heartbeat at this interval; the sweep that marks silent nodes ConnectionLost runs
+# often enough to notice within a fraction of it.
+BOSUN_AGENT_HEARTBEAT_SECONDS = BOSUN.agent_heartbeat_seconds
+BOSUN_AGENT_KEY_MAX_AGE_DAYS = BOSUN.agent_key_max_age_days
+CELERY_BEAT_SCHEDULE["fleet-connection-sweep"] = {
+    "task": "fleet.tasks.sweep_connection_lost",
+    "schedule": float(max(1, min(15, BOSUN.agent_heartbeat_seconds // 2))),
 }
 # 0 keeps audit events forever.
 BOSUN_AUDIT_RETENTION_DAYS = BOSUN.audit_retention_days

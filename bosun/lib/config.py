@@ -276,6 +276,11 @@ class Config:
     web_workers: int
     db_pool_size: int
     audit_retention_days: int
+    # How often agents heartbeat (the server tells them); a node is ConnectionLost after
+    # missing about two and a half of them.
+    agent_heartbeat_seconds: int = 60
+    # Node keys older than this are rotated at the agent's next heartbeat.
+    agent_key_max_age_days: int = 30
     admin_password: str | None = field(default=None, repr=False)
 
     @property
@@ -346,6 +351,8 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         master_key_file=master_key_file,
         admin_password=read_secret(env, "BOSUN_ADMIN_PASSWORD"),
         audit_retention_days=_int(env, "BOSUN_AUDIT_RETENTION_DAYS", 365, low=0, high=36500),
+        agent_heartbeat_seconds=_int(env, "BOSUN_AGENT_HEARTBEAT_SECONDS", 60, low=1, high=3600),
+        agent_key_max_age_days=_int(env, "BOSUN_AGENT_KEY_MAX_AGE_DAYS", 30, low=1, high=3650),
         db_pool_size=_int(env, "BOSUN_DB_POOL_SIZE", 8, low=1, high=100),
         web_workers=_int(env, "BOSUN_WEB_WORKERS", 2 * (os.cpu_count() or 1), low=1, high=64),
     )

@@ -1,0 +1,253 @@
+"""The wire contract between a Bosun agent and the server (DESIGN.md §3).
+
+Both sides import this module, so the canonical string a node signs and the one the server
+verifies are built by the same code. It depends on the standard library and `cryptography`
+only: the server imports it, and it must never import Django.
+
+Every request after registration carries these headers and is signed with the node's Ed25519
+key over `canonical_request()`:
+
+    X-Bosun-Protocol     the protocol version the agent speaks
+    X-Bosun-Node         the node id (mi- + 17 hex digits)
+    X-Bosun-Timestamp    Unix seconds; outside CLOCK_SKEW_SECONDS of the server's clock: refused
+    X-Bosun-Nonce        32 random hex digits, never reused by the node (replays are refused)
+    X-Bosun-Fingerprint  the machine fingerprint (a second machine with one identity: clone)
+    X-Bosun-Signature    base64 of the Ed25519 signature
+
+The agent's websocket (`WEBSOCKET_PATH`) is opened with the same headers over `GET`.
+Errors come back as JSON `{"error": CODE, "message": text}` with a 4xx status.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+from collections.abc import Mapping
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+PROTOCOL_VERSION = 1
+# The versions a server of this release answers; an agent outside them is refused clearly.
+SUPPORTED_PROTOCOL_VERSIONS = (1,)
+
+SIGNATURE_SCHEME = "BOSUN-ED25519-V1"
+CLOCK_SKEW_SECONDS = 300
+
+HEADER_PROTOCOL = "X-Bosun-Protocol"
+HEADER_NODE = "X-Bosun-Node"
+HEADER_TIMESTAMP = "X-Bosun-Timestamp"
+HEADER_NONCE = "X-Bosun-Nonce"
+HEADER_FINGERPRINT = "X-Bosun-Fingerprint"
+HEADER_SIGNATURE = "X-Bosun-Signature"
+
+# Paths, relative to the server's base URL.
+REGISTER_PATH = "/agent/v1/register"
+HEARTBEAT_PATH = "/agent/v1/heartbeat"
+FETCH_PATH = "/agent/v1/messages/fetch"
+ACK_PATH = "/agent/v1/messages/{message_id}/ack"
+REPLY_PATH = "/agent/v1/messages/{message_id}/reply"
+FACTS_PATH = "/agent/v1/facts"
+ROTATE_KEY_PATH = "/agent/v1/rotate-key"
+DEREGISTER_PATH = "/agent/v1/deregister"
+WEBSOCKET_PATH = "/ws/agent/"
+
+# Limits both sides hold to.
+MAX_BODY_BYTES = 256 * 1024
+MAX_FETCH = 50
+NONCE_HEX_DIGITS = 32
+
+# Error codes in `{"error": ...}` answers.
+ERROR_BAD_REQUEST = "BadRequest"
+ERROR_TOO_LARGE = "RequestTooLarge"
+ERROR_PROTOCOL = "UnsupportedProtocol"
+ERROR_ACTIVATION = "InvalidActivation"  # unknown id or wrong code: one answer, no oracle
+ERROR_ACTIVATION_EXPIRED = "ActivationExpired"
+ERROR_ACTIVATION_EXHAUSTED = "ActivationLimitExceeded"
+ERROR_SIGNATURE = "InvalidSignature"
+ERROR_STALE = "RequestExpired"
+ERROR_REPLAY = "ReplayedRequest"
+ERROR_UNKNOWN_NODE = "UnknownNode"
+ERROR_REVOKED = "NodeDeregistered"
+ERROR_CLONE = "SuspectedClone"
+ERROR_NOT_FOUND = "MessageNotFound"
+
+# Statuses a reply carries; the first terminal reply for a message wins.
+REPLY_SUCCESS = "Success"
+REPLY_FAILED = "Failed"
+REPLY_STATUSES = (REPLY_SUCCESS, REPLY_FAILED)
+
+# Built-in message kinds every agent answers.
+MESSAGE_PING = "Ping"
+MESSAGE_REFRESH_HOST_FACTS = "RefreshHostFacts"
+
+# Websocket frames, server to agent (JSON objects with a "type").
+WS_WAKE = "wake"  # messages are waiting: fetch now
+WS_ROTATE_KEY = "rotate-key"  # rotate the node key now
+WS_REVOKED = "revoked"  # the node was deregistered: stop
+WS_HELLO = "hello"
+
+# Close codes of a refused agent websocket (accepted, then closed, so the agent can read them).
+CLOSE_BAD_REQUEST = 4400
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_DEREGISTERED = 4403
+CLOSE_CLONE = 4409
+CLOSE_PROTOCOL = 4426
+
+LEASE_SECONDS = 120
+KEY_OVERLAP_SECONDS = 600
+
+
+class ProtocolError(Exception):
+    """A refusal with one of the codes above; `status` is the HTTP status that carries it."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(NONCE_HEX_DIGITS // 2)
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def canonical_request(
+    *,
+    method: str,
+    path: str,
+    node_id: str,
+    timestamp: str,
+    nonce: str,
+    fingerprint: str,
+    protocol: str,
+    body: bytes,
+) -> bytes:
+    """The exact bytes a node signs. `path` excludes the query string: requests carry none."""
+    return "\n".join(
+        (
+            SIGNATURE_SCHEME,
+            method.upper(),
+            path,
+            node_id,
+            timestamp,
+            nonce,
+            fingerprint,
+            protocol,
+            body_digest(body),
+        )
+    ).encode("utf-8")
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_private_key(pem: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("the node key is not an Ed25519 key")
+    return key
+
+
+def public_key_text(key: Ed25519PrivateKey) -> str:
+    """The public half as base64 of its 32 raw bytes: what registration and rotation send."""
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """Parse a public key sent by a node; ValueError for anything but 32 base64 bytes."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ValueError("the public key is not base64") from exc
+    if len(raw) != 32:
+        raise ValueError("the public key must be 32 bytes of Ed25519")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def sign(key: Ed25519PrivateKey, message: bytes) -> str:
+    return base64.b64encode(key.sign(message)).decode("ascii")
+
+
+def signature_valid(public_key: Ed25519PublicKey, signature: str, message: bytes) -> bool:
+    try:
+        raw = base64.b64decode(signature.encode("ascii"), validate=True)
+        public_key.verify(raw, message)
+    except (ValueError, UnicodeEncodeError, InvalidSignature):
+        return False
+    return True
+
+
+def signed_headers(
+    *,
+    key: Ed25519PrivateKey,
+    method: str,
+    path: str,
+    node_id: str,
+    fingerprint: str,
+    body: bytes = b"",
+    now: float | None = None,
+    nonce: str | None = None,
+) -> dict[str, str]:
+    """The headers of one signed request (the agent's side of the contract)."""
+    timestamp = str(int(time.time() if now is None else now))
+    nonce = nonce or new_nonce()
+    protocol = str(PROTOCOL_VERSION)
+    message = canonical_request(
+        method=method,
+        path=path,
+        node_id=node_id,
+        timestamp=timestamp,
+        nonce=nonce,
+        fingerprint=fingerprint,
+        protocol=protocol,
+        body=body,
+    )
+    return {
+        HEADER_PROTOCOL: protocol,
+        HEADER_NODE: node_id,
+        HEADER_TIMESTAMP: timestamp,
+        HEADER_NONCE: nonce,
+        HEADER_FINGERPRINT: fingerprint,
+        HEADER_SIGNATURE: sign(key, message),
+    }
+
+
+def key_rotation_proof(new_key: Ed25519PrivateKey, node_id: str) -> str:
+    """The new key signs the node id, so a rotation proves possession of the new private key."""
+    return sign(new_key, f"{SIGNATURE_SCHEME}\nrotate\n{node_id}".encode())
+
+
+def key_rotation_proof_valid(public_key: Ed25519PublicKey, node_id: str, proof: str) -> bool:
+    return signature_valid(public_key, proof, f"{SIGNATURE_SCHEME}\nrotate\n{node_id}".encode())
+
+
+def header_lookup(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """The six signed-request headers, in the order of the module docstring ('' when absent)."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    names = (
+        HEADER_PROTOCOL,
+        HEADER_NODE,
+        HEADER_TIMESTAMP,
+        HEADER_NONCE,
+        HEADER_FINGERPRINT,
+        HEADER_SIGNATURE,
+    )
+    return tuple(lowered.get(name.lower(), "") for name in names)
