@@ -1,0 +1,69 @@
+"""The fleet's wake-up and live-event paths, shared by every fleet service.
+
+Both are at-most-once (DESIGN.md §2): the database row is the record, these only say "look
+now", always after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from bosun_agent import protocol
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from bosun.lib import realtime
+
+# Consumers map these channel-layer message types to handler methods (agent_wake, ...).
+AGENT_WAKE = "agent.wake"
+AGENT_ROTATE_KEY = "agent.rotate_key"
+AGENT_REVOKED = "agent.revoked"
+
+# Dashboard event name: {"node_id": ..., "status": ...}; pages refetch what they show, so the
+# event carries nothing a viewer without access to the node could learn more from.
+NODE_STATUS_EVENT = "fleet.node_status"
+
+
+def agent_group(node_id: str) -> str:
+    return f"agent.{node_id}"
+
+
+def _send_to_agent(node_id: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(agent_group(node_id), message)
+    except Exception:
+        realtime.logger.exception("could not signal agent %s", node_id)
+
+
+def wake_agents_on_commit(node_ids: list[str]) -> None:
+    """Tell connected agents that messages wait for them; polling covers the rest."""
+    ids = list(dict.fromkeys(node_ids))
+    transaction.on_commit(lambda: [_send_to_agent(i, {"type": AGENT_WAKE}) for i in ids])
+
+
+def rotate_agent_key_on_commit(node_id: str) -> None:
+    transaction.on_commit(lambda: _send_to_agent(node_id, {"type": AGENT_ROTATE_KEY}))
+
+
+def revoke_agent_on_commit(node_id: str, message: str) -> None:
+    transaction.on_commit(
+        lambda: _send_to_agent(node_id, {"type": AGENT_REVOKED, "message": message})
+    )
+
+
+def publish_node_status_on_commit(node_id: str, status: str) -> None:
+    realtime.publish_on_commit(
+        realtime.BROADCAST_GROUP, NODE_STATUS_EVENT, {"node_id": node_id, "status": status}
+    )
+
+
+# The websocket frame types the consumer sends for each channel-layer message.
+FRAME_FOR = {
+    AGENT_WAKE: protocol.WS_WAKE,
+    AGENT_ROTATE_KEY: protocol.WS_ROTATE_KEY,
+    AGENT_REVOKED: protocol.WS_REVOKED,
+}
