@@ -3,7 +3,8 @@
 One parent starts every role as a child in its own process group, prefixes each output line
 with the role, and on Ctrl-C or SIGTERM stops them all: SIGTERM first, SIGKILL for whatever
 is still running after the grace period. If a child dies on its own, the others are stopped
-too, so a half-running stack never pretends to be up.
+too, so a half-running stack never pretends to be up; an optional role (the local agent) is
+only reported when it ends: the server is whole without it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ class Role:
     name: str
     argv: Sequence[str]
     env: dict[str, str] = field(default_factory=dict)
+    # An optional child may end (a deregistered local agent stops by design) without the
+    # rest of the stack stopping with it.
+    optional: bool = False
 
 
 class Supervisor:
@@ -93,13 +97,19 @@ class Supervisor:
         return self.exit_code
 
     def _watch(self) -> None:
+        reported: set[int] = set()
         while not self._stop.wait(0.2):
             for role, child in self._children:
                 code = child.poll()
-                if code is not None:
-                    self.say("bosun", f"{role.name} exited with code {code}; stopping the others")
-                    self.exit_code = code or 1
-                    return
+                if code is None or child.pid in reported:
+                    continue
+                if role.optional:
+                    reported.add(child.pid)
+                    self.say("bosun", f"{role.name} exited with code {code}; the rest goes on")
+                    continue
+                self.say("bosun", f"{role.name} exited with code {code}; stopping the others")
+                self.exit_code = code or 1
+                return
 
     def _stop_all(self) -> None:
         running = [(role, child) for role, child in self._children if child.poll() is None]

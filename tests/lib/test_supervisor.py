@@ -71,6 +71,20 @@ def test_when_one_child_dies_the_others_are_stopped_and_the_exit_code_says_so():
     assert all(child.poll() is not None for _, child in supervisor._children)
 
 
+def test_an_optional_child_that_ends_is_reported_and_the_others_keep_running():
+    out = io.StringIO()
+    ending = [sys.executable, "-c", "import sys; sys.exit(3)"]
+    supervisor = Supervisor([Role("web", SLEEPER), Role("agent", ending, optional=True)], out=out)
+    thread = run_in_thread(supervisor)
+    assert wait_for(lambda: "agent exited with code 3; the rest goes on" in out.getvalue())
+    time.sleep(0.5)
+    web = supervisor._children[0][1]
+    assert web.poll() is None
+    supervisor.stop()
+    thread.join(10)
+    assert supervisor.exit_code == 0
+
+
 def test_children_run_in_their_own_process_group():
     supervisor = Supervisor([Role("web", SLEEPER)], out=io.StringIO())
     thread = run_in_thread(supervisor)
