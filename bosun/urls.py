@@ -3,6 +3,9 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("access.urls")),
     path("audit/", include("audit.urls")),
+    path("agent/v1/", include("fleet.protocol.urls")),
+    path("fleet/", include("fleet.urls")),
+    path("api/v1/", include("fleet.api.urls")),
     path("", include("web.urls")),
 ]
 

@@ -12,6 +12,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from fleet.querysets import ActivationQuerySet, ManagedNodeQuerySet, ResourceGroupQuerySet
+
 
 class Activation(models.Model):
     """A hybrid activation: an id and a one-time-shown code that let servers register."""
@@ -32,6 +34,8 @@ class Activation(models.Model):
     )
     # Made by `make run` for this host's own agent; hidden from nothing, but labelled.
     is_local = models.BooleanField(default=False)
+
+    objects = ActivationQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -84,6 +88,8 @@ class ManagedNode(models.Model):
     facts = models.JSONField(default=dict, blank=True)  # the whole report, for the detail page
     facts_updated_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ManagedNodeQuerySet.as_manager()
+
     class Meta:
         ordering = ["name", "id"]
         indexes = [models.Index(fields=["status", "last_seen_at"])]
@@ -120,6 +126,8 @@ class ResourceGroup(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+
+    objects = ResourceGroupQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

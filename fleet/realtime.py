@@ -42,7 +42,12 @@ def _send_to_agent(node_id: str, message: dict[str, Any]) -> None:
 def wake_agents_on_commit(node_ids: list[str]) -> None:
     """Tell connected agents that messages wait for them; polling covers the rest."""
     ids = list(dict.fromkeys(node_ids))
-    transaction.on_commit(lambda: [_send_to_agent(i, {"type": AGENT_WAKE}) for i in ids])
+
+    def wake() -> None:
+        for node_id in ids:
+            _send_to_agent(node_id, {"type": AGENT_WAKE})
+
+    transaction.on_commit(wake)
 
 
 def rotate_agent_key_on_commit(node_id: str) -> None:

@@ -10,8 +10,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from access.adapters import requires
+from access.authorization import principal_of
 from bosun.celery import app as celery_app
 from bosun.lib import health
+from fleet.selectors import fleet_summary
 from web import selectors, services
 
 RECENT_CHECKS = 5
@@ -24,7 +26,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/home.html",
-        {"checks": checks, "worker": selectors.worker_status(), "stack": selectors.stack_summary()},
+        {
+            "checks": checks,
+            "worker": selectors.worker_status(),
+            "stack": selectors.stack_summary(),
+            "fleet": fleet_summary(principal_of(request)),
+        },
     )
 
 

@@ -122,6 +122,19 @@ _BOSUN = (
     "ApproveChange",
     "ViewDashboard",
     "RunSystemCheck",
+    # Dismissing a managed node's suspected-clone alert (AWS has no such alert).
+    "ResolveNodeAlert",
+    # Asking a managed node's agent to rotate its key now (AWS rotates hybrid keys itself).
+    "RotateNodeKey",
+)
+
+# AWS Resource Groups, as far as Bosun keeps them: named tag queries over managed nodes.
+_RESOURCE_GROUPS = (
+    "CreateGroup",
+    "UpdateGroup",
+    "DeleteGroup",
+    "GetGroup",
+    "ListGroups",
 )
 
 ACTIONS_BY_SERVICE: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
@@ -129,6 +142,7 @@ ACTIONS_BY_SERVICE: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
         "ssm": tuple(f"ssm:{name}" for name in _SSM),
         "kms": tuple(f"kms:{name}" for name in _KMS),
         "bosun": tuple(f"bosun:{name}" for name in _BOSUN),
+        "resource-groups": tuple(f"resource-groups:{name}" for name in _RESOURCE_GROUPS),
     }
 )
 KNOWN_ACTIONS: frozenset[str] = frozenset(
@@ -140,7 +154,8 @@ _CANONICAL: MappingProxyType[str, str] = MappingProxyType(
 )
 KNOWN_ACTIONS_LOWER: frozenset[str] = frozenset(_CANONICAL)
 
-_PATTERN = re.compile(r"[A-Za-z0-9*?]+:[A-Za-z0-9*?]+")
+# A service prefix may hold a hyphen (resource-groups); an action name may not.
+_PATTERN = re.compile(r"[A-Za-z0-9*?-]+:[A-Za-z0-9*?]+")
 
 
 def canonical_action(name: str) -> str | None:

@@ -57,6 +57,8 @@ _BUILTINS = (
                     "kms:List*",
                     "bosun:List*",
                     "bosun:ViewDashboard",
+                    "resource-groups:Get*",
+                    "resource-groups:List*",
                 ],
             )
         ),

@@ -19,8 +19,9 @@ from access.policy.wildcard import (
 )
 
 ELEMENTS = ("Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition")
-# Services whose ARNs a Resource may name: iam for users, groups and policies as AWS spells them.
-RESOURCE_SERVICES = frozenset({"ssm", "kms", "bosun", "iam"})
+# Services whose ARNs a Resource may name: iam for users, groups and policies as AWS spells them;
+# resource-groups for saved tag queries over managed nodes.
+RESOURCE_SERVICES = frozenset({"ssm", "kms", "bosun", "iam", "resource-groups"})
 _SID = re.compile(r"[A-Za-z0-9]+")
 _ARN = re.compile(
     r"arn:(?P<partition>[^:]*):(?P<service>[^:]*):(?P<region>[^:]*):(?P<account>[^:]*):"

@@ -36,7 +36,7 @@ def test_the_layout_carries_htmx_csrf_headers_and_the_navigation(operator_client
     assert 'aria-current="page"' in html and "Dashboard" in html
     # Sections that do not exist yet are not listed.
     assert "Parameter Store" not in html
-    assert "Node management" not in html
+    assert "Change management" not in html
 
 
 def test_signing_out_takes_a_post_and_ends_the_session(operator_client):
