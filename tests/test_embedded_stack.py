@@ -89,7 +89,7 @@ def test_first_start_prints_the_password_once_stops_cleanly_and_restarts_fast(tm
     assert health["status"] == "ok"
     assert code == 0, output
     assert took < 10, f"stopping took {took:.1f}s"
-    assert len(children) == 2
+    assert len(children) == 3  # web, worker and this host's agent
     assert not [pid for pid in children if alive(pid)]
     assert (data_dir / "bosun.sqlite3").is_file()
 

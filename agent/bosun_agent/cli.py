@@ -26,6 +26,7 @@ from bosun_agent.client import (
     ProtocolRefused,
     Revoked,
     ServerRefusal,
+    ServerUnavailable,
     new_session,
 )
 from bosun_agent.facts import FingerprintError, collect_facts, machine_fingerprint
@@ -106,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--tags", type=parse_tags, help="tags as k=v,k2=v2")
     register.add_argument(
         "--force", action="store_true", help="register again though already registered"
+    )
+    register.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="keep trying this long while the server cannot be reached (default: no retry)",
     )
 
     run = command("run", cmd_run, "run the agent (systemd runs this)")
@@ -223,17 +231,25 @@ def cmd_register(args: argparse.Namespace) -> int:
             except ValueError as exc:
                 raise Failure(str(exc)) from exc
             facts = await facts_of_this_host(client.server_host)
-            return await register_node(
-                client=client,
-                state=state,
-                activation_id=args.activation_id,
-                activation_code=code,
-                fingerprint=fingerprint,
-                fingerprint_sources=sources,
-                facts=facts,
-                name=args.name,
-                tags=args.tags,
-            )
+            # --wait: a server still starting (or a network not up yet at boot) is retried.
+            deadline = time.monotonic() + args.wait
+            while True:
+                try:
+                    return await register_node(
+                        client=client,
+                        state=state,
+                        activation_id=args.activation_id,
+                        activation_code=code,
+                        fingerprint=fingerprint,
+                        fingerprint_sources=sources,
+                        facts=facts,
+                        name=args.name,
+                        tags=args.tags,
+                    )
+                except ServerUnavailable:
+                    if time.monotonic() >= deadline:
+                        raise
+                    await asyncio.sleep(1.0)
 
     try:
         identity, _ = asyncio.run(go())

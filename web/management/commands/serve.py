@@ -24,6 +24,7 @@ from django.db import connections
 from bosun.lib import preflight, roles
 from bosun.lib.config import Config, ConfigError
 from bosun.lib.supervisor import Role, Supervisor
+from fleet.local_agent import local_agent_plan
 from web import services
 
 ROLES = ("embedded", "web", "ws", "worker", "beat")
@@ -73,6 +74,11 @@ class Command(BaseCommand):
             admin_password=config.admin_password, data_dir=config.data_dir
         )
         self._collect_static()
+        agent = local_agent_plan(
+            data_dir=config.data_dir,
+            server_url=_local_url(config),
+            admin_username=services.ADMIN_USERNAME,
+        )
         # Children must not inherit our open SQLite handle.
         connections.close_all()
 
@@ -80,6 +86,8 @@ class Command(BaseCommand):
             [
                 Role("web", roles.ws_argv(config)),
                 Role("worker", roles.worker_argv(config, with_beat=True)),
+                # This host's own node; the stack is whole without it (e.g. deregistered).
+                Role("agent", agent.argv, env=agent.env, optional=True),
             ],
             on_started=lambda: threading.Thread(
                 target=self._announce, args=(config, admin, started), daemon=True
@@ -123,6 +131,13 @@ class Command(BaseCommand):
         lines.append("Press Ctrl-C to stop.")
         for line in lines:
             self.supervisor.say("bosun", line)
+
+
+def _local_url(config: Config) -> str:
+    """How a process on this host reaches the server (a wildcard bind is not an address)."""
+    host = "127.0.0.1" if config.host in {"0.0.0.0", "::"} else config.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{config.port}"
 
 
 def _wait_for_port(host: str, port: int, timeout: float) -> bool:
