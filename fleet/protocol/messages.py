@@ -27,6 +27,7 @@ from fleet.protocol.errors import refusal
 from fleet.protocol.facts import node_facts_store
 from fleet.protocol.validation import facts_clean
 from fleet.realtime import wake_agents_on_commit
+from fleet.timeline import node_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,9 @@ def _refreshed_facts_store(message: NodeMessage) -> None:
         logger.info("facts of reply %s ignored: %s", message.message_id, error.message)
         return
     node_facts_store(node_id=message.node_id, facts=facts)
+    node_event_record(
+        message.node_id, kind="facts_refreshed", summary="Host facts refreshed by the agent"
+    )
 
 
 register_reply_handler(protocol.MESSAGE_REFRESH_HOST_FACTS, _refreshed_facts_store)

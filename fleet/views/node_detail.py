@@ -76,7 +76,11 @@ def _context(request: HtmxHttpRequest, node: ManagedNode, **extra: Any) -> dict[
 def _other_facts(node: ManagedNode) -> list[tuple[str, object]]:
     """Facts the agent reported beyond the ones the node's own columns show."""
     facts = node.facts if isinstance(node.facts, dict) else {}
-    return sorted((key, value) for key, value in facts.items() if key not in SHOWN_FACTS)
+    return sorted(
+        (key.replace("_", " ").capitalize(), value)
+        for key, value in facts.items()
+        if key not in SHOWN_FACTS
+    )
 
 
 def _node(request: HtmxHttpRequest, node_id: str) -> ManagedNode:

@@ -209,7 +209,7 @@ def test_the_detail_page_shows_overview_facts_tags_and_activity(admin_client, de
     dev_node.facts = {"python_version": "3.11.7"}
     dev_node.save()
     html = admin_client.get(reverse("fleet:node", args=[dev_node.pk])).content.decode()
-    for text in ("Overview", "Host facts", "python_version", "Env", "Activity", "Key age"):
+    for text in ("Overview", "Host facts", "Python version", "Env", "Activity", "Key age"):
         assert text in html
     for button in ("Refresh host facts", "Rotate key", "Deregister"):
         assert button in html
