@@ -228,6 +228,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    # Domain errors render as {"detail", "code"} with their own status, whichever app raised.
+    "EXCEPTION_HANDLER": "bosun.lib.api_errors.api_exception_handler",
 }
 
 # --- Static files ---------------------------------------------------------------------------
