@@ -27,7 +27,7 @@ SORTS: dict[str, tuple[str, str]] = {
     "ip": ("IP address", "ip_address"),
 }
 # No status means every node not deregistered: those are history, shown only when asked for.
-STATUS_CHOICES = [("", "Any but deregistered"), *NodeStatus.choices]
+STATUS_CHOICES = [("", "Active"), *NodeStatus.choices]
 MAX_TAG_FILTERS = 10
 
 
