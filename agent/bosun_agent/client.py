@@ -12,7 +12,7 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -165,17 +165,18 @@ class AgentClient:
         *,
         concurrency: asyncio.Semaphore | None = None,
         websocket_ping: float | None = WEBSOCKET_PING_SECONDS,
+        ws_url: str | None = None,
     ) -> None:
         self.session = session
         self.base_url = base_url.rstrip("/")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"the server URL must be http:// or https://, not {base_url!r}")
-        if parts.query or parts.fragment:
-            raise ValueError(f"the server URL must not have a query or fragment: {base_url!r}")
+        parts = _checked_url(self.base_url, ("http", "https"))
         self.server_host = parts.hostname
         # The signed path is the whole path the server sees, so a URL prefix is signed too.
         self._path_prefix = parts.path
+        # Where the websocket goes, when not beside the HTTP endpoints: behind a reverse proxy
+        # both share one URL; without one (a benchmark of the bare roles) they differ.
+        self.ws_base_url = websocket_url((ws_url or self.base_url).rstrip("/"))
+        self._ws_path_prefix = _checked_url(self.ws_base_url, ("ws", "wss")).path
         # Shared by every node of a simulator, so thousands of nodes never open thousands of
         # HTTP connections at once (their websockets do not count against it).
         self.concurrency = concurrency
@@ -238,8 +239,8 @@ class AgentClient:
 
     async def websocket(self, credentials: Credentials) -> aiohttp.ClientWebSocketResponse[bool]:
         """Open the push channel (GET WEBSOCKET_PATH with signed headers)."""
-        headers = credentials.headers("GET", self._path_prefix + protocol.WEBSOCKET_PATH)
-        ws_url = websocket_url(self._url(protocol.WEBSOCKET_PATH))
+        headers = credentials.headers("GET", self._ws_path_prefix + protocol.WEBSOCKET_PATH)
+        ws_url = self.ws_base_url + protocol.WEBSOCKET_PATH
         try:
             return await self.session.ws_connect(
                 ws_url, headers=headers, heartbeat=self.websocket_ping, autoping=True
@@ -264,9 +265,21 @@ def new_session(*, limit: int = 8, trust_env: bool = True) -> aiohttp.ClientSess
 
 
 def websocket_url(url: str) -> str:
-    """http→ws, https→wss."""
-    scheme, _, rest = url.partition("://")
-    return ("wss" if scheme == "https" else "ws") + "://" + rest
+    """http→ws, https→wss; a ws:// or wss:// URL stays as it is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in ("http", "https", "ws", "wss"):
+        return url  # not ours to fix: the caller's check names the URL
+    return ("wss" if scheme in ("https", "wss") else "ws") + "://" + rest
+
+
+def _checked_url(url: str, schemes: tuple[str, ...]) -> SplitResult:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.hostname:
+        wanted = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise ValueError(f"the server URL must be {wanted}, not {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"the server URL must not have a query or fragment: {url!r}")
+    return parts
 
 
 def decode_answer(status: int, raw: bytes, path: str) -> dict[str, Any]:

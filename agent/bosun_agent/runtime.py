@@ -144,6 +144,7 @@ class NodeRuntime:
         self.outcome: NodeStopped | None = None
         self._stop: asyncio.Event | None = None
         self._heartbeat_wake: asyncio.Event | None = None
+        self._websocket_retry_event: asyncio.Event | None = None
         self._websocket: aiohttp.ClientWebSocketResponse[bool] | None = None
         self._work_task: asyncio.Task[None] | None = None
         self._work_again = False
@@ -301,6 +302,10 @@ class NodeRuntime:
             if backoff.failing:
                 self.log.info("heartbeats reach the server again")
             backoff.reset()
+            if self._websocket is None:
+                # The server answers again: try the websocket now rather than at the end of
+                # its own backoff (heartbeats are already spread, so this is no stampede).
+                self._websocket_retry.set()
             if self._rotation_wanted:
                 await self._rotate_quietly()
             if not facts_sent:
@@ -320,6 +325,19 @@ class NodeRuntime:
         if self._heartbeat_wake is None:
             self._heartbeat_wake = asyncio.Event()
         return self._heartbeat_wake
+
+    @property
+    def _websocket_retry(self) -> asyncio.Event:
+        if self._websocket_retry_event is None:
+            self._websocket_retry_event = asyncio.Event()
+        return self._websocket_retry_event
+
+    async def _websocket_pause(self, seconds: float, backoff: Backoff) -> None:
+        """Wait out a websocket backoff, cut short when a heartbeat finds the server back."""
+        self._websocket_retry.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._websocket_retry.wait(), seconds)
+            backoff.reset()
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -395,7 +413,7 @@ class NodeRuntime:
             except ServerUnavailable as exc:
                 delay = backoff.next_delay()
                 self.log.info("websocket unavailable (%s); retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                await self._websocket_pause(delay, backoff)
                 continue
             self._websocket = websocket
             self.stats.websockets_connected += 1
@@ -414,7 +432,7 @@ class NodeRuntime:
                 return  # closed because the node must stop: nothing to reconnect
             delay = backoff.next_delay()
             self.log.info("websocket closed; reconnecting in %.1f s", delay)
-            await asyncio.sleep(delay)
+            await self._websocket_pause(delay, backoff)
 
     async def _read_websocket(
         self, websocket: aiohttp.ClientWebSocketResponse[bool], backoff: Backoff

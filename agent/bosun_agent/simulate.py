@@ -110,8 +110,10 @@ class Simulation:
         http_concurrency: int = 64,
         websocket_ping: float | None = 45.0,
         seed: int | None = None,
+        ws_url: str | None = None,
     ) -> None:
         self.url = url
+        self.ws_url = ws_url
         self.count = count
         self.activation_id = activation_id
         self.activation_code = activation_code
@@ -175,6 +177,7 @@ class Simulation:
                 self.url,
                 concurrency=asyncio.Semaphore(self.http_concurrency),
                 websocket_ping=self.websocket_ping,
+                ws_url=self.ws_url,
             )
             watcher = asyncio.create_task(self._watch())
             tasks = []
@@ -330,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run many virtual Bosun agents in one process against a real server.",
     )
     parser.add_argument("--url", required=True, help="the Bosun server")
+    parser.add_argument(
+        "--ws-url",
+        help="the websocket role, when no proxy puts it behind --url (default: --url)",
+    )
     parser.add_argument("--count", type=int, required=True, help="how many virtual nodes")
     parser.add_argument("--activation-id", help="a multi-use activation for new nodes")
     parser.add_argument("--activation-code", help=f"its code (or ${ACTIVATION_CODE_ENV})")
@@ -369,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             name_prefix=args.name_prefix,
             tags=args.tags,
             http_concurrency=args.http_concurrency,
+            ws_url=args.ws_url,
         )
     except (ValueError, OSError) as exc:
         print(f"simulate: {exc}", file=sys.stderr)

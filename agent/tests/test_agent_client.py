@@ -110,6 +110,8 @@ def test_websocket_close_codes_map_to_the_same_errors() -> None:
 def test_websocket_urls_follow_the_servers_scheme() -> None:
     assert websocket_url("http://h:8000/ws/agent/") == "ws://h:8000/ws/agent/"
     assert websocket_url("https://h/ws/agent/") == "wss://h/ws/agent/"
+    assert websocket_url("wss://h/ws/agent/") == "wss://h/ws/agent/"
+    assert websocket_url("ws://h:8001") == "ws://h:8001"
 
 
 def test_only_http_urls_are_accepted() -> None:
@@ -119,6 +121,8 @@ def test_only_http_urls_are_accepted() -> None:
                 AgentClient(session, "ftp://bosun")
             with pytest.raises(ValueError):
                 AgentClient(session, "bosun:8000")
+            with pytest.raises(ValueError, match="ws:// or wss://"):
+                AgentClient(session, "http://bosun", ws_url="ftp://bosun")
 
     asyncio.run(go())
 
@@ -206,3 +210,56 @@ def test_a_url_prefix_is_part_of_the_signed_path() -> None:
 
     asyncio.run(go())
     assert seen == {"valid": True}
+
+
+def test_the_websocket_follows_its_own_url_and_prefix_when_given() -> None:
+    """Without a reverse proxy the websocket role listens apart from the HTTP one."""
+    seen: dict[str, Any] = {}
+    key = protocol.generate_private_key()
+
+    async def agent_socket(request: web.Request) -> web.WebSocketResponse:
+        proto, node, ts, nonce, fp, signature = protocol.header_lookup(request.headers)
+        message = protocol.canonical_request(
+            method="GET", path=request.path, node_id=node, timestamp=ts, nonce=nonce,
+            fingerprint=fp, protocol=proto, body=b"",
+        )  # fmt: skip
+        public = protocol.load_public_key(protocol.public_key_text(key))
+        seen["path"] = request.path
+        seen["valid"] = protocol.signature_valid(public, signature, message)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.close()
+        return ws
+
+    async def go() -> None:
+        app = web.Application()
+        app.router.add_get("/edge" + protocol.WEBSOCKET_PATH, agent_socket)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            async with new_session() as session:
+                # Nothing listens at the HTTP URL: the websocket must not go there.
+                client = AgentClient(
+                    session,
+                    f"http://127.0.0.1:{free_port()}/bosun",
+                    ws_url=f"http://127.0.0.1:{port}/edge/",
+                )
+                assert client.ws_base_url == f"ws://127.0.0.1:{port}/edge"
+                creds = Credentials("mi-0123456789abcdef0", key, "ab" * 8)
+                websocket = await client.websocket(creds)
+                await websocket.close()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(go())
+    assert seen == {"path": "/edge" + protocol.WEBSOCKET_PATH, "valid": True}
+
+
+def test_without_a_websocket_url_the_websocket_goes_beside_the_http_endpoints() -> None:
+    async def go() -> None:
+        async with new_session() as session:
+            assert AgentClient(session, "https://bosun/x/").ws_base_url == "wss://bosun/x"
+
+    asyncio.run(go())

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from agent_fake_server import ACTIVATION_CODE, ACTIVATION_ID, FakeBosun
+from agent_fake_server import ACTIVATION_CODE, ACTIVATION_ID, FakeBosun, free_port
 
 from bosun_agent import protocol
-from bosun_agent.simulate import Simulation, run_simulation
+from bosun_agent.simulate import Simulation, build_parser, run_simulation
 
 
 def test_fifty_virtual_agents_register_connect_heartbeat_and_answer(
@@ -134,6 +134,25 @@ def test_the_command_line_writes_a_json_report(fast: FakeBosun, tmp_path: Path) 
     assert report["registered"] == 5
     assert report["connected"] == 5
     assert report["seconds_to_all_connected"] is not None
+
+
+def test_the_websockets_go_to_the_websocket_url_when_one_is_given(fast: FakeBosun) -> None:
+    """--ws-url: nodes register and heartbeat at --url, and open websockets only there."""
+    dead = f"ws://127.0.0.1:{free_port()}"
+    options = {"activation_id": ACTIVATION_ID, "activation_code": ACTIVATION_CODE, "ramp": 1000}
+    elsewhere = asyncio.run(run_simulation(fast.url, 5, duration=1.5, ws_url=dead, **options))
+    assert elsewhere.registered == 5 and elsewhere.heartbeats_ok >= 5
+    assert elsewhere.max_connected == 0
+    beside = asyncio.run(run_simulation(fast.url, 5, duration=1.5, ws_url=fast.url, **options))
+    assert beside.connected == 5
+
+
+def test_the_command_line_takes_a_websocket_url() -> None:
+    args = build_parser().parse_args(
+        ["--url", "http://a:1", "--count", "1", "--ws-url", "ws://b:2"]
+    )
+    assert args.ws_url == "ws://b:2"
+    assert build_parser().parse_args(["--url", "http://a:1", "--count", "1"]).ws_url is None
 
 
 def test_without_an_activation_new_nodes_cannot_be_made(fast: FakeBosun) -> None:
