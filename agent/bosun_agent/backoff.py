@@ -9,7 +9,10 @@ from __future__ import annotations
 import random
 
 BACKOFF_BASE_SECONDS = 1.0
-BACKOFF_CAP_SECONDS = 60.0
+# The cap bounds how long a fleet takes to come back after a server restart (the next try
+# lands at most 30 s, the cap plus its jitter, after the server returns) while still spreading
+# the retries of a thousand agents over more than ten seconds.
+BACKOFF_CAP_SECONDS = 20.0
 BACKOFF_JITTER = 0.5
 HEARTBEAT_JITTER = 0.1
 
@@ -21,7 +24,7 @@ def jittered(seconds: float, jitter: float, rng: random.Random | None = None) ->
 
 
 class Backoff:
-    """1 s, 2 s, 4 s … up to 60 s, each ±50 %; `reset()` after a success."""
+    """1 s, 2 s, 4 s … up to 20 s, each ±50 %; `reset()` after a success."""
 
     def __init__(
         self,
