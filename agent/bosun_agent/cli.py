@@ -394,6 +394,8 @@ def cmd_deregister(args: argparse.Namespace) -> int:
     async def deregister(runtime: NodeRuntime) -> None:
         await runtime.call(protocol.DEREGISTER_PATH, {})
 
+    # Read before telling the server: a running agent hears of it at once and exits.
+    pid = state.running_pid()
     if identity.revoked_at is None:
         try:
             run_with_runtime(state, deregister)
@@ -410,7 +412,6 @@ def cmd_deregister(args: argparse.Namespace) -> int:
                     "Bosun until an administrator deregisters it)"
                 ) from exc
             print(f"bosun-agent: warning: the server was not told: {exc}", file=sys.stderr)
-    pid = state.running_pid()
     state.wipe()
     print(
         f"bosun-agent: deregistered {identity.node_id}; local credentials removed", file=sys.stderr
