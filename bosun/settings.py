@@ -121,7 +121,12 @@ if BOSUN.redis:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [BOSUN.redis.url], "prefix": "bosun"},
+            # redis-py's default 5 s socket timeout equals channels_redis's 5 s BZPOPMIN wait:
+            # the client gave up first and killed a consumer every few seconds.
+            "CONFIG": {
+                "hosts": [{"address": BOSUN.redis.url, "socket_timeout": None}],
+                "prefix": "bosun",
+            },
         }
     }
 else:
