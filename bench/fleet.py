@@ -363,21 +363,21 @@ def _restart(roles: _fleet_stack.ServerRoles, fleet: _fleet_sim.FleetProcess) ->
     stop_at = time.monotonic()
     roles.stop()
     stopped_at = time.monotonic()
-    roles.start()
-    ready_at = time.monotonic()
     ws_log = roles.log_path("ws")
     ws_log_start = ws_log.stat().st_size
+    roles.start()
+    ready_at = time.monotonic()
 
-    def recovered(status: dict) -> dict | None:
-        # The restart's outage: begun once the stop was asked, and still on when the old
-        # processes were gone (a websocket dropped just before may have come back by then).
-        outages = [
-            outage
+    def recovered(status: dict) -> float | None:
+        # The first moment every agent was connected once the old processes were gone. (The
+        # outage it ends may have begun a little before the stop: a websocket the channel
+        # layer dropped on its own, so the restart is timed from the stop, not the drop.)
+        moments = [
+            outage["recovered"]
             for outage in status["clock"]["outages"]
-            if outage["dropped"] >= stop_at
-            and (outage["recovered"] is None or outage["recovered"] > stopped_at)
+            if outage["recovered"] is not None and outage["recovered"] > stopped_at
         ]
-        return outages[0] if outages and outages[0]["recovered"] is not None else None
+        return min(moments) if moments else None
 
     figures: dict = {
         "stop_seconds": round(stopped_at - stop_at, 2),
@@ -400,12 +400,12 @@ def _restart(roles: _fleet_stack.ServerRoles, fleet: _fleet_sim.FleetProcess) ->
             ),
         }
     else:
-        outage = recovered(status) or {}
+        back_at = recovered(status) or ready_at
         figures |= {
-            # The fleet not whole: from the first websocket that dropped until all were open
-            # again (the simulator's `recoveries`). The target applies to this one.
-            "outage_seconds": round(outage["recovered"] - outage["dropped"], 2),
-            "seconds_from_servers_ready": round(outage["recovered"] - ready_at, 2),
+            # From the stop (every websocket drops at once) until all were open again: the
+            # fleet not whole. The target applies to this one.
+            "outage_seconds": round(back_at - stop_at, 2),
+            "seconds_from_servers_ready": round(back_at - ready_at, 2),
         }
     storm = ws_log.read_text(errors="replace")[ws_log_start:]
     return figures | {
