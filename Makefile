@@ -44,7 +44,13 @@ lint: install
 		access/services.py access/authorization.py access/kms.py access/mfa.py access/reencrypt.py \
 		fleet/protocol fleet/services fleet/selectors.py fleet/targets.py fleet/scope.py \
 		fleet/querysets.py fleet/codes.py fleet/tasks.py fleet/realtime.py fleet/timeline.py \
-		fleet/tag_rules.py fleet/tags.py
+		fleet/tag_rules.py fleet/tags.py \
+		webhooks/services.py webhooks/selectors.py webhooks/delivery.py webhooks/signing.py \
+		webhooks/events.py webhooks/validation.py webhooks/sealing.py webhooks/models.py \
+		webhooks/tasks.py webhooks/api \
+		parameters/rules.py parameters/policies.py parameters/services.py parameters/selectors.py \
+		parameters/scope.py parameters/querysets.py parameters/enforcement.py parameters/events.py \
+		parameters/references.py parameters/transfer.py parameters/tasks.py
 	$(PYTHON) -m mypy --python-version 3.10 --strict agent/bosun_agent
 
 test: lint

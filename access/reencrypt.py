@@ -45,8 +45,10 @@ def reencrypt_key(*, key: EncryptionKey, chunk_size: int = 500) -> int:
     current_ref = f"{key.key_id}/{newest.generation}"
     count = 0
     for sealed in _fields.values():
-        rows = sealed.model._default_manager.only("pk", sealed.field).iterator(
-            chunk_size=chunk_size
+        rows = (
+            sealed.model._default_manager.exclude(**{f"{sealed.field}__isnull": True})
+            .only("pk", sealed.field)
+            .iterator(chunk_size=chunk_size)
         )
         for row in rows:
             blob = bytes(getattr(row, sealed.field))

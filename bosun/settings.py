@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "access",
     "web",
     "fleet",
+    "webhooks",
+    "parameters",
+    "drf_spectacular",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +165,17 @@ CELERY_BEAT_SCHEDULE["fleet-connection-sweep"] = {
     "task": "fleet.tasks.sweep_connection_lost",
     "schedule": float(max(1, min(15, BOSUN.agent_heartbeat_seconds // 2))),
 }
+# Webhook deliveries are woken after each emitter's commit; the sweep catches the rest (retries
+# whose backoff ran out, wake-ups lost with a process, claims a dead worker left behind).
+CELERY_BEAT_SCHEDULE["webhooks-delivery-sweep"] = {
+    "task": "webhooks.tasks.deliver_due",
+    "schedule": 15.0,
+}
+# Parameter policies (Expiration, notifications) are checked every minute, as AWS does.
+CELERY_BEAT_SCHEDULE["parameters-enforce-policies"] = {
+    "task": "parameters.tasks.enforce_policies",
+    "schedule": 60.0,
+}
 # 0 keeps audit events forever.
 BOSUN_AUDIT_RETENTION_DAYS = BOSUN.audit_retention_days
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
@@ -237,6 +251,16 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Domain errors render as {"detail", "code"} with their own status, whichever app raised.
     "EXCEPTION_HANDLER": "bosun.lib.api_errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+# The OpenAPI document of /api/v1/, served at /api/schema/ (JSON or YAML).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bosun REST API",
+    "DESCRIPTION": "Bosun's own REST API. The AWS SSM API is served on POST / as well.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Static files ---------------------------------------------------------------------------

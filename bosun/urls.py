@@ -6,6 +6,11 @@ urlpatterns = [
     path("agent/v1/", include("fleet.protocol.urls")),
     path("fleet/", include("fleet.urls")),
     path("api/v1/", include("fleet.api.urls")),
+    path("api/v1/", include("parameters.api.urls")),
+    path("api/v1/", include("webhooks.api.urls")),
+    path("api/", include("bosun.api_schema_urls")),
+    path("parameters/", include("parameters.urls")),
+    path("webhooks/", include("webhooks.urls")),
     path("", include("web.urls")),
 ]
 

@@ -126,6 +126,9 @@ _BOSUN = (
     "ResolveNodeAlert",
     # Asking a managed node's agent to rotate its key now (AWS rotates hybrid keys itself).
     "RotateNodeKey",
+    # Webhook endpoints that receive Bosun's events (parameter changes, policy notices).
+    "ListWebhooks",
+    "ManageWebhooks",
 )
 
 # AWS Resource Groups, as far as Bosun keeps them: named tag queries over managed nodes.

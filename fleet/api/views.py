@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,12 +23,60 @@ def _valid(shape: type[serializers.Serializer], request: Request) -> dict:
     return dict(serializer.validated_data)
 
 
+# --- OpenAPI shapes (the views build these responses by hand) -------------------------------
+
+TAG = "Fleet"
+
+
+def _page_of(name: str, item: serializers.Serializer, **more: serializers.Field) -> object:
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item,
+            **more,
+        },
+    )
+
+
+_PAGE_PARAMETERS = [
+    OpenApiParameter("page", OpenApiTypes.INT),
+    OpenApiParameter("page_size", OpenApiTypes.INT),
+]
+_NODE_FILTERS = [
+    OpenApiParameter("tag", OpenApiTypes.STR, many=True, description="Key or Key=Value"),
+    *(
+        OpenApiParameter(name, OpenApiTypes.STR)
+        for name in ("q", "status", "platform", "group", "sort")
+    ),
+]
+_NODE_TAGS = inline_serializer(
+    name="NodeTags",
+    fields={
+        "id": serializers.CharField(),
+        "tags": serializers.DictField(child=serializers.CharField()),
+    },
+)
+
+
 # --- Nodes ----------------------------------------------------------------------------------
 
 
 class NodeListView(FleetAPIView):
     """GET: the nodes the caller may see, with the Fleet Manager page's filters."""
 
+    @extend_schema(
+        tags=[TAG],
+        operation_id="nodes_list",
+        parameters=[*_NODE_FILTERS, *_PAGE_PARAMETERS],
+        responses=_page_of(
+            "PaginatedNodeList",
+            shapes.NodeSerializer(many=True),
+            counts=serializers.DictField(child=serializers.IntegerField()),
+        ),
+    )
     def get(self, request: Request) -> Response:
         filters = NodeFilter(request.query_params or None, principal=self.principal())
         if filters.is_bound and not filters.is_valid():
@@ -40,6 +90,7 @@ class NodeListView(FleetAPIView):
 
 
 class NodeDetailView(FleetAPIView):
+    @extend_schema(tags=[TAG], responses=shapes.NodeDetailSerializer)
     def get(self, request: Request, node_id: str) -> Response:
         node = selectors.node_get(principal=self.principal(), node_id=node_id)
         return Response(shapes.NodeDetailSerializer(node).data)
@@ -48,6 +99,7 @@ class NodeDetailView(FleetAPIView):
 class NodeTagsView(FleetAPIView):
     """POST adds (or overwrites) tags; DELETE removes tag keys (body `keys`, or `?key=`)."""
 
+    @extend_schema(tags=[TAG], request=shapes.TagsInput, responses=_NODE_TAGS)
     def post(self, request: Request, node_id: str) -> Response:
         data = _valid(shapes.TagsInput, request)
         tags = services.node_tags_add(
@@ -55,6 +107,12 @@ class NodeTagsView(FleetAPIView):
         )
         return Response({"id": node_id, "tags": tags})
 
+    @extend_schema(
+        tags=[TAG],
+        parameters=[OpenApiParameter("key", OpenApiTypes.STR, many=True)],
+        request=shapes.TagKeysInput,
+        responses=_NODE_TAGS,
+    )
     def delete(self, request: Request, node_id: str) -> Response:
         keys = request.query_params.getlist("key")
         if not keys:
@@ -66,6 +124,19 @@ class NodeTagsView(FleetAPIView):
 class NodeBulkTagsView(FleetAPIView):
     """POST {"node_ids": [...], "add": {...}} or {"node_ids": [...], "remove": [keys]}."""
 
+    @extend_schema(
+        tags=[TAG],
+        operation_id="nodes_tags_bulk_edit",
+        request=shapes.BulkTagsInput,
+        responses=inline_serializer(
+            name="NodeBulkTagsResult",
+            fields={
+                "changed": serializers.ListField(child=serializers.CharField()),
+                "refused": serializers.ListField(child=serializers.CharField()),
+                "skipped": serializers.DictField(child=serializers.CharField()),
+            },
+        ),
+    )
     def post(self, request: Request) -> Response:
         data = _valid(shapes.BulkTagsInput, request)
         result = services.node_tags_bulk_edit(
@@ -80,6 +151,7 @@ class NodeBulkTagsView(FleetAPIView):
 
 
 class NodeDeregisterView(FleetAPIView):
+    @extend_schema(tags=[TAG], request=None, responses=shapes.NodeSerializer)
     def post(self, request: Request, node_id: str) -> Response:
         services.node_deregister(principal=self.principal(), node_id=node_id)
         node = selectors.node_get(principal=self.principal(), node_id=node_id)
@@ -90,12 +162,31 @@ class NodeDeregisterView(FleetAPIView):
 
 
 class ActivationListView(FleetAPIView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="activations_list",
+        parameters=_PAGE_PARAMETERS,
+        responses=_page_of("PaginatedActivationList", shapes.ActivationSerializer(many=True)),
+    )
     def get(self, request: Request) -> Response:
         activations = selectors.activation_listing(self.principal())
         paginator = FleetPagination()
         page = paginator.paginate_queryset(activations, request, view=self)
         return paginator.get_paginated_response(shapes.ActivationSerializer(page, many=True).data)
 
+    @extend_schema(
+        tags=[TAG],
+        request=shapes.ActivationInput,
+        responses={
+            201: inline_serializer(
+                name="ActivationWithCode",
+                fields={
+                    **shapes.ActivationSerializer().get_fields(),
+                    "activation_code": serializers.CharField(),
+                },
+            )
+        },
+    )
     def post(self, request: Request) -> Response:
         """Creates an activation; the code is in this response only, never again."""
         data = _valid(shapes.ActivationInput, request)
@@ -109,12 +200,14 @@ class ActivationListView(FleetAPIView):
 
 
 class ActivationDetailView(FleetAPIView):
+    @extend_schema(tags=[TAG], responses=shapes.ActivationSerializer)
     def get(self, request: Request, activation_id: str) -> Response:
         activation = selectors.activation_get(
             principal=self.principal(), activation_id=activation_id
         )
         return Response(shapes.ActivationSerializer(activation).data)
 
+    @extend_schema(tags=[TAG], responses={204: None})
     def delete(self, request: Request, activation_id: str) -> Response:
         services.activation_delete(principal=self.principal(), activation_id=activation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -124,6 +217,12 @@ class ActivationDetailView(FleetAPIView):
 
 
 class ResourceGroupListView(FleetAPIView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="resource_groups_list",
+        parameters=_PAGE_PARAMETERS,
+        responses=_page_of("PaginatedResourceGroupList", shapes.ResourceGroupSerializer(many=True)),
+    )
     def get(self, request: Request) -> Response:
         groups = selectors.resource_group_listing(self.principal())
         paginator = FleetPagination()
@@ -132,6 +231,11 @@ class ResourceGroupListView(FleetAPIView):
             shapes.ResourceGroupSerializer(page, many=True).data
         )
 
+    @extend_schema(
+        tags=[TAG],
+        request=shapes.ResourceGroupInput,
+        responses={201: shapes.ResourceGroupSerializer},
+    )
     def post(self, request: Request) -> Response:
         data = _valid(shapes.ResourceGroupInput, request)
         group = services.resource_group_create(principal=self.principal(), **data)
@@ -141,17 +245,33 @@ class ResourceGroupListView(FleetAPIView):
 class ResourceGroupDetailView(FleetAPIView):
     """GET shows the group and how many nodes it holds (list them: /nodes/?group=<name>)."""
 
+    @extend_schema(
+        tags=[TAG],
+        responses=inline_serializer(
+            name="ResourceGroupWithCount",
+            fields={
+                **shapes.ResourceGroupSerializer().get_fields(),
+                "node_count": serializers.IntegerField(),
+            },
+        ),
+    )
     def get(self, request: Request, name: str) -> Response:
         principal = self.principal()
         group = selectors.resource_group_get(principal=principal, name=name)
         count = selectors.tag_query_nodes(principal, group.query).count()
         return Response({**shapes.ResourceGroupSerializer(group).data, "node_count": count})
 
+    @extend_schema(
+        tags=[TAG],
+        request=shapes.ResourceGroupUpdateInput,
+        responses=shapes.ResourceGroupSerializer,
+    )
     def put(self, request: Request, name: str) -> Response:
         data = _valid(shapes.ResourceGroupUpdateInput, request)
         group = services.resource_group_update(principal=self.principal(), name=name, **data)
         return Response(shapes.ResourceGroupSerializer(group).data)
 
+    @extend_schema(tags=[TAG], responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
         services.resource_group_delete(principal=self.principal(), name=name)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -163,6 +283,12 @@ class ResourceGroupDetailView(FleetAPIView):
 class TargetsResolveView(FleetAPIView):
     """POST {"targets": [...], "action": "ssm:SendCommand"}: which nodes they would reach."""
 
+    @extend_schema(
+        tags=[TAG],
+        request=shapes.TargetsInput,
+        responses=OpenApiTypes.OBJECT,
+        description="The resolution: InstanceIds, Online and the other counts, AWS-cased.",
+    )
     def post(self, request: Request) -> Response:
         data = _valid(shapes.TargetsInput, request)
         action = canonical_action(data["action"])

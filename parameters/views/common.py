@@ -1,0 +1,106 @@
+"""What the Parameter Store pages share: errors as 403/404, names from query strings, the
+secret-bearing responses that no one may keep."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from access.authorization import Principal, authorize
+from bosun.lib.errors import AccessDenied, BosunError
+from fleet.views.common import HtmxHttpRequest, never_stored, render_form, wants_partial
+from parameters.models import Parameter
+from parameters.scope import Mode, parameter_allowed, parameter_arn, parameter_scope
+
+__all__ = [
+    "HtmxHttpRequest",
+    "allowed_on",
+    "detail_url",
+    "list_url",
+    "may_some",
+    "name_of",
+    "never_stored",
+    "parameter_page",
+    "render_form",
+    "require_some",
+    "wants_partial",
+]
+
+
+def parameter_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A refusal becomes the branded 403, an unknown parameter or version the 404; any other
+    refusal of a posted action comes back as a message on the page it was posted from."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except AccessDenied as denied:
+            raise PermissionDenied(denied.message) from None
+        except BosunError as error:
+            if error.http_status == 404:
+                raise Http404(error.message) from None
+            if request.method != "POST":
+                raise
+            messages.error(request, error.message)
+            return redirect(_back(request))
+
+    return wrapped
+
+
+def _back(request: HttpRequest) -> str:
+    referer = request.headers.get("Referer", "")
+    if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
+        return referer
+    return reverse("parameters:list")
+
+
+def name_of(request: HttpRequest) -> str:
+    """The parameter a request is about. Names hold slashes, so they travel as a query
+    parameter (a page's address) or a posted field (an action), never as a path segment."""
+    name = request.GET.get("name") or request.POST.get("name", "")
+    if not name:
+        raise Http404("Say which parameter: ?name=/path/to/parameter.")
+    return name
+
+
+def detail_url(name: str, **extra: object) -> str:
+    return f"{reverse('parameters:detail')}?{urlencode({'name': name, **extra})}"
+
+
+def list_url(path: str = "/") -> str:
+    if path in ("", "/"):
+        return reverse("parameters:list")
+    return f"{reverse('parameters:list')}?{urlencode({'path': path})}"
+
+
+def allowed_on(
+    principal: Principal, parameter: Parameter, actions: dict[str, str]
+) -> dict[str, bool]:
+    """For buttons: {flag: whether policy would allow the action on this parameter}, with no
+    audit event (the service decides again, and audits, when the button is used)."""
+    tags = list(parameter.tags.values_list("key", "value"))
+    return {
+        flag: parameter_allowed(principal, action, parameter.name, tags)
+        for flag, action in actions.items()
+    }
+
+
+def may_some(principal: Principal, action: str) -> bool:
+    """Whether policy allows `action` on some parameter (a page-wide button, a menu)."""
+    return parameter_scope(principal, action).mode is not Mode.NONE
+
+
+def require_some(principal: Principal, action: str, path: str = "/") -> None:
+    """Refuse a page (audited, as a 403) to whom no policy allows `action` on any parameter."""
+    if not may_some(principal, action):
+        authorize(principal, action, parameter_arn(f"{path.rstrip('/')}/*"))
