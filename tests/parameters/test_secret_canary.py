@@ -1,6 +1,6 @@
 """A planted SecureString value never shows up in a log line, an audit row, any database
-column or a webhook payload, whichever Parameter Store path it travels (the pages and the
-API are checked by their own tests).
+column, a webhook payload or a Celery message, whichever Parameter Store path it travels
+(the pages and the API are checked by their own tests).
 
 The canary is written, overwritten, read with and without decryption, by path, described,
 listed in history, labelled, refused by the rules, referenced, expired by the policy task
@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from celery.signals import before_task_publish
 from django.db import connection
 from django.utils import timezone
 
@@ -25,6 +26,7 @@ from bosun.lib.errors import BosunError
 from parameters import references, selectors, services, transfer
 from parameters.enforcement import policies_enforce
 from parameters.models import Parameter, ParameterNotice, ParameterVersion
+from parameters.tasks import enforce_policies
 from webhooks.models import WebhookDelivery
 
 pytestmark = pytest.mark.django_db
@@ -233,3 +235,31 @@ def test_no_webhook_payload_carries_the_canary(planted):
     }
     for form in planted_forms():
         assert not any(form in payload.encode() for _, payload in payloads)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_celery_message_carries_the_canary(admin, hook):
+    """Real commits, so the work queued after them is really published to the broker; the
+    policy task's and the webhook worker's messages are captured as Celery publishes them."""
+    published: list[bytes] = []
+
+    def capture(sender=None, body=None, headers=None, **kwargs) -> None:
+        published.append(repr((sender, body, headers)).encode())
+
+    before_task_publish.connect(capture)
+    try:
+        services.parameter_put(
+            principal=admin, name="/canary/queued", value=CANARY, parameter_type="SecureString"
+        )
+        services.parameter_put(
+            principal=admin, name="/canary/queued", value=f"{CANARY}-v2", overwrite=True
+        )
+        selectors.parameter_get(principal=admin, name="/canary/queued", with_decryption=True)
+        services.parameter_delete(principal=admin, name="/canary/queued")
+        enforce_policies.delay()
+    finally:
+        before_task_publish.disconnect(capture)
+    # The webhook worker was woken after each commit, and the policy task was sent.
+    assert len(published) >= 4
+    for form in planted_forms():
+        assert not any(form in message for message in published)
