@@ -15,8 +15,6 @@ import argparse
 import json
 import os
 import sys
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import django
@@ -31,33 +29,7 @@ from access.authorization import Principal  # noqa: E402
 from parameters.exceptions import ParameterAlreadyExists  # noqa: E402
 from parameters.models import Parameter, ParameterVersion  # noqa: E402
 from parameters.services import parameter_put  # noqa: E402
-
-
-def race(writers: int, work: Callable[[int], list[Any]]) -> tuple[list[Any], list[str]]:
-    """Run work(n) in `writers` threads released together; their results and any errors."""
-    start = threading.Barrier(writers)
-    results: list[Any] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-
-    def run(number: int) -> None:
-        try:
-            start.wait()
-            outcome = work(number)
-            with lock:
-                results.extend(outcome)
-        except Exception as error:  # reported below; a thread's exception would vanish
-            with lock:
-                errors.append(f"{number}: {error!r}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
+from tests.support.races import race  # noqa: E402
 
 
 def stored(name: str) -> dict[str, Any]:

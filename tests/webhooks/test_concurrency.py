@@ -1,55 +1,59 @@
 """Workers claiming at once never share a delivery (PostgreSQL: FOR UPDATE SKIP LOCKED; the
-embedded stack's SQLite file: the write lock every transaction takes at BEGIN IMMEDIATE)."""
+embedded stack's SQLite file: the write lock every transaction takes at BEGIN IMMEDIATE).
+
+The race runs in a Bosun process of its own against a real database file or server: the
+test tier's in-memory SQLite database locks whole tables across threads, which no deployment
+does.
+"""
 
 from __future__ import annotations
 
-import threading
+import contextlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
 
 import pytest
-from django.db import connection
-from django.utils import timezone
 
-from access.authorization import Principal
-from webhooks import delivery, services
-from webhooks.models import WebhookDelivery
+from tests.support.cluster import throwaway_database
+from tests.support.processes import PYTHON, ROOT, bosun_env, manage
+
+WORKERS = 4
+DELIVERIES = 60
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_claims_take_each_delivery_once(admin_user, monkeypatch):
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip(
-            "the in-memory SQLite test database locks whole tables across threads, unlike a "
-            "WAL file; runs on PostgreSQL or a file-based test database"
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[dict[str, str]]:
+    if backend == "sqlite":
+        yield {}
+        return
+    with throwaway_database(os.environ["BOSUN_TEST_DATABASE_URL"]) as database_url:
+        yield {"DATABASE_URL": database_url, "BOSUN_DB_POOL_SIZE": str(WORKERS + 4)}
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
+)
+def test_concurrent_claims_take_each_delivery_once(backend, tmp_path):
+    with database(backend) as overrides:
+        env = bosun_env(BOSUN_DATA_DIR=str(tmp_path), **overrides)
+        migrated = manage("migrate", "-v", "0", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        racer = subprocess.run(
+            [
+                *(PYTHON, "-m", "tests.integration.claim_concurrently"),
+                *("--workers", str(WORKERS), "--deliveries", str(DELIVERIES)),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
-    # Autocommit here: each emit would wake a worker through the broker at once.
-    monkeypatch.setattr(services.current_app, "send_task", lambda *args, **kwargs: None)
-    services.webhook_endpoint_create(
-        principal=Principal(user=admin_user),
-        name="busy",
-        url="http://127.0.0.1:9/",
-        events=["*"],
-    )
-    for number in range(60):
-        services.webhook_event_emit(event_type="parameter.created", data={"n": number})
-    now = timezone.now()
-    claimed: list[list[int]] = [[] for _ in range(4)]
-    errors: list[BaseException] = []
-
-    def worker(mine: list[int]) -> None:
-        try:
-            while batch := delivery.claim_due(now=now, size=7):
-                mine.extend(attempt.pk for attempt in batch)
-        except BaseException as error:  # reported below, in the test's thread
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(mine,)) for mine in claimed]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
-    everything = [pk for mine in claimed for pk in mine]
-    assert len(everything) == len(set(everything)) == 60
-    assert set(everything) == set(WebhookDelivery.objects.values_list("pk", flat=True))
+        assert racer.returncode == 0, racer.stderr
+        report = json.loads(racer.stdout.strip().splitlines()[-1])
+    assert report["errors"] == []
+    claimed = report["claimed"]
+    assert len(claimed) == len(set(claimed)) == DELIVERIES
+    assert set(claimed) == set(report["existing"])
