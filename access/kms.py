@@ -44,7 +44,11 @@ def master_ring() -> crypto.MasterKeyRing:
 
 
 def key_arn(key: EncryptionKey) -> str:
-    return arn("kms", f"key/{key.key_id}")
+    return key_id_arn(key.key_id)
+
+
+def key_id_arn(key_id: str) -> str:
+    return arn("kms", f"key/{key_id}")
 
 
 def _wrap_context(key_id: str, generation: int) -> dict[str, str]:
@@ -129,13 +133,31 @@ def ciphertext_key(blob: bytes) -> EncryptionKey:
 def value_decrypt(*, blob: bytes, context: Mapping[str, str]) -> bytes:
     """Open a ciphertext. Callers authorize `kms:Decrypt` on ciphertext_key(blob) first."""
     key_id, _, generation = crypto.peek_key_id(blob).partition("/")
-    data_key = DataKey.objects.filter(key__key_id=key_id, generation=generation or 0).first()
-    if data_key is None or not generation.isdigit():
+    if not generation.isdigit():
         raise crypto.DecryptionError("The ciphertext refers to a data key that does not exist")
-    plaintext_key = _plaintext_data_key(
-        data_key.pk, bytes(data_key.wrapped), key_id, data_key.generation
-    )
-    return crypto.decrypt(plaintext_key, blob, context=context)
+    ref = (key_id, int(generation))
+    cached = _data_keys.get(ref)
+    if cached is not None:
+        try:
+            return crypto.decrypt(_plaintext_data_key(*cached), blob, context=context)
+        except crypto.CryptoError:
+            _data_keys.pop(ref, None)  # re-wrapped or gone since: read the row again
+    data_key = DataKey.objects.filter(key__key_id=key_id, generation=ref[1]).first()
+    if data_key is None:
+        raise crypto.DecryptionError("The ciphertext refers to a data key that does not exist")
+    found = (data_key.pk, bytes(data_key.wrapped), key_id, data_key.generation)
+    plaintext = crypto.decrypt(_plaintext_data_key(*found), blob, context=context)
+    if len(_data_keys) >= _DATA_KEY_CACHE_SIZE:
+        _data_keys.clear()
+    _data_keys[ref] = found
+    return plaintext
+
+
+# (key id, generation) → the data key row as last read. A data key's plaintext never changes
+# (a master-key rotation only re-wraps it), so a hot secret's read skips the lookup; a row
+# re-wrapped under a master key since removed from the ring fails to unwrap and is read again.
+_DATA_KEY_CACHE_SIZE = 1024
+_data_keys: dict[tuple[str, int], tuple[int, bytes, str, int]] = {}
 
 
 @functools.lru_cache(maxsize=256)
@@ -170,8 +192,11 @@ def value_decrypt_for(
 ) -> bytes:
     """Open a ciphertext for a person: `kms:Decrypt` on its key is authorized, and the read of
     the secret is audited (naming `resources`, e.g. the parameter, never the value)."""
-    key = ciphertext_key(blob)
-    authorize(principal, "kms:Decrypt", key_arn(key))
+    # The key is named by the ciphertext itself: no row is needed to authorize on its ARN
+    # (a ciphertext naming a key that does not exist fails to open below).
+    key_id, _, _ = crypto.peek_key_id(blob).partition("/")
+    resource = key_id_arn(key_id)
+    authorize(principal, "kms:Decrypt", resource)
     plaintext = value_decrypt(blob=blob, context=context)
-    principal.record("kms:Decrypt", resources=[key_arn(key), *resources])
+    principal.record("kms:Decrypt", resources=[resource, *resources])
     return plaintext

@@ -409,6 +409,7 @@ def _paged(
     scanned_to = ""
     batch = max(size * 4, 40)
     scanned = 0
+    more: bool | None = None  # None: only a query can tell whether rows are left
     while len(picked) < size:
         chunk = list(rows.filter(lookup__gt=scanned_to)[:batch] if scanned_to else rows[:batch])
         if not chunk:
@@ -418,18 +419,23 @@ def _paged(
             if scope.needs_tags
             else {}
         )
+        reached = 0
         for parameter in chunk:
+            reached += 1
             scanned_to = parameter.lookup
             if scope.allows(parameter.name, tags.get(parameter.pk, ())):
                 picked.append(parameter)
                 if len(picked) == size:
                     break
-        scanned += len(chunk)
-        if len(chunk) < batch and len(picked) < size:
+        scanned += reached
+        # Rows read but not reached, or a short chunk, say whether any are left.
+        more = True if reached < len(chunk) else (False if len(chunk) < batch else None)
+        if more is False:
             return picked, None
         if scanned >= 1000 and len(picked) < size:
             break  # a page with fewer results and a token, as AWS may answer
-    more = rows.filter(lookup__gt=scanned_to).exists()
+    if more is None:
+        more = rows.filter(lookup__gt=scanned_to).exists()
     next_token = (
         page_tokens.token_make(kind=kind, query=query, position=scanned_to) if more else None
     )

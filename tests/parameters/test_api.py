@@ -511,6 +511,8 @@ def test_a_path_read_costs_the_same_queries_for_two_or_ten_parameters(client, be
         make(admin, f"/few/{number}")
     for number in range(10):
         make(admin, f"/many/{number}")
+    # Warm what a running process keeps (the key service's data-key lookups) first.
+    _queries(client, f"{API}path/", {"path": "/few"}, bearer)
     few = _queries(client, f"{API}path/", {"path": "/few"}, bearer)
     many = _queries(client, f"{API}path/", {"path": "/many"}, bearer)
     assert few == many
