@@ -380,7 +380,7 @@ def _after(token: object, *, kind: str, query: Any) -> str:
 
 
 def _paged(
-    queryset: QuerySet[Parameter],
+    queryset: QuerySet[Any],
     *,
     principal: Principal,
     action: str,
@@ -389,12 +389,20 @@ def _paged(
     query: Any,
     token: object,
     resource: str,
-) -> tuple[list[Parameter], str | None]:
+    via: str = "",
+) -> tuple[list[Any], str | None]:
     """One page of the parameters `action` is allowed on, in name order, keyed by `lookup`.
 
-    Rows the caller may not see are skipped, so a page is filled from further rows; a scan
-    stops after a bounded number of rows and hands back a token, never looping forever.
+    `queryset` holds parameters, or rows reaching their parameter through the relation `via`
+    (a path read pages versions, so values come in the same query). Rows the caller may not
+    see are skipped, so a page is filled from further rows; a scan stops after a bounded
+    number of rows and hands back a token, never looping forever.
     """
+    key = f"{via}__lookup" if via else "lookup"
+
+    def parameter_of(row: Any) -> Parameter:
+        return getattr(row, via) if via else row
+
     after = _after(token, kind=kind, query=query)
     scope = parameter_scope(principal, action)
     if scope.mode is Mode.NONE:
@@ -402,29 +410,35 @@ def _paged(
         # as AWS does, rather than answer with an empty page.
         authorize(principal, action, resource)
         return [], None
-    rows = queryset.order_by("lookup")
+    rows = queryset.order_by(key)
     if after:
-        rows = rows.filter(lookup__gt=after)
-    picked: list[Parameter] = []
+        rows = rows.filter(**{f"{key}__gt": after})
+    picked: list[Any] = []
     scanned_to = ""
-    batch = max(size * 4, 40)
+    # Everything allowed: one row past the page says whether more are left. Otherwise read
+    # ahead, as some rows may be left out.
+    batch = size + 1 if scope.mode is Mode.ALL else max(size * 4, 40)
     scanned = 0
     more: bool | None = None  # None: only a query can tell whether rows are left
     while len(picked) < size:
-        chunk = list(rows.filter(lookup__gt=scanned_to)[:batch] if scanned_to else rows[:batch])
+        ahead = rows.filter(**{f"{key}__gt": scanned_to}) if scanned_to else rows
+        chunk = list(ahead[:batch])
         if not chunk:
             return picked, None
         tags = (
-            Parameter.objects.filter(pk__in=[p.pk for p in chunk]).tags_by_parameter()
+            Parameter.objects.filter(
+                pk__in=[parameter_of(row).pk for row in chunk]
+            ).tags_by_parameter()
             if scope.needs_tags
             else {}
         )
         reached = 0
-        for parameter in chunk:
+        for row in chunk:
             reached += 1
+            parameter = parameter_of(row)
             scanned_to = parameter.lookup
             if scope.allows(parameter.name, tags.get(parameter.pk, ())):
-                picked.append(parameter)
+                picked.append(row)
                 if len(picked) == size:
                     break
         scanned += reached
@@ -435,7 +449,7 @@ def _paged(
         if scanned >= 1000 and len(picked) < size:
             break  # a page with fewer results and a token, as AWS may answer
     if more is None:
-        more = rows.filter(lookup__gt=scanned_to).exists()
+        more = rows.filter(**{f"{key}__gt": scanned_to}).exists()
     next_token = (
         page_tokens.token_make(kind=kind, query=query, position=scanned_to) if more else None
     )
@@ -456,10 +470,14 @@ def parameters_by_path(
     checked_path = rules.parse_path(path)
     checked = parse_filters(filters, allowed_keys=_PATH_FILTER_KEYS, tags=False)
     size = _page_size(max_results, MAX_PATH_PAGE)
-    queryset = _apply(Parameter.objects.under(checked_path, recursive=recursive), checked)
+    parameters = _apply(Parameter.objects.under(checked_path, recursive=recursive), checked)
+    # The newest version of each, its parameter joined: one query per page.
+    newest = ParameterVersion.objects.select_related("parameter").filter(
+        version=F("parameter__version"), parameter__in=parameters
+    )
     query = {"path": checked_path, "recursive": recursive, "filters": [f.__dict__ for f in checked]}
-    parameters, token = _paged(
-        queryset,
+    rows, token = _paged(
+        newest,
         principal=principal,
         action=GET_BY_PATH,
         size=size,
@@ -467,18 +485,9 @@ def parameters_by_path(
         query=query,
         token=next_token,
         resource=parameter_arn(checked_path),
+        via="parameter",
     )
-    rows = {
-        row.parameter_id: row
-        for row in ParameterVersion.objects.filter(
-            parameter__in=parameters, version=F("parameter__version")
-        )
-    }
-    values = [
-        _as_value(principal, rows[p.pk], p, decrypt=with_decryption)
-        for p in parameters
-        if p.pk in rows
-    ]
+    values = [_as_value(principal, row, row.parameter, decrypt=with_decryption) for row in rows]
     return Page(items=values, next_token=token)
 
 
