@@ -23,6 +23,7 @@ KNOWN_EVENTS = (
     "parameter.updated",
     "parameter.deleted",
     "parameter.labeled",
+    "parameter.unlabeled",
     "parameter.policy.expiration_notification",
     "parameter.policy.expired",
     "parameter.policy.no_change_notification",
