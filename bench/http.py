@@ -128,9 +128,17 @@ def _load(wrk: str, url: str, session: str, *, seconds: int) -> dict:
         ],
         capture_output=True, text=True, check=False, timeout=seconds + 60,
     )  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    return wrk_figures(done.returncode, done.stdout, done.stderr)
+
+
+def wrk_figures(returncode: int, stdout: str, stderr: str) -> dict:
+    """The figures a wrk run printed through the done() hook of bench/http.lua (one JSON line).
+
+    A run stopped by SIGINT (a load held for as long as something else runs) still reports.
+    """
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"wrk failed ({returncode}):\n{stdout}{stderr}")
     figures = json.loads(lines[-1])
     # wrk counts an error page as a request; throughput counts only the right answers, and the
     # failures (error pages and socket errors) are reported beside it instead of ending the run.
@@ -142,6 +150,7 @@ def _load(wrk: str, url: str, session: str, *, seconds: int) -> dict:
         "p50_ms": round(latency["p50"] / 1000, 2),
         "p99_ms": round(latency["p99"] / 1000, 2),
         "max_ms": round(latency["max"] / 1000, 2),
+        "seconds": round(figures["duration_us"] / 1e6, 2),
         "answered": answered,
         "failed": sum(errors.values()),
         "errors": errors,
