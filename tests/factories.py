@@ -1,9 +1,11 @@
+import json
 from datetime import timedelta
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from access.models import ManagedPolicy
 from fleet import codes
 from web.models import SystemCheck
 
@@ -85,3 +87,11 @@ class ResourceGroupFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"group-{n}")
     query = factory.LazyFunction(lambda: {"TagFilters": [{"Key": "Env", "Values": ["dev"]}]})
+
+
+def user_with_policy(username: str, document: dict) -> object:
+    """A user with one managed policy of their own, holding `document`."""
+    user = UserFactory(username=username)
+    policy = ManagedPolicy.objects.create(name=f"{username}-policy", document=json.dumps(document))
+    policy.users.add(user)
+    return user

@@ -3,25 +3,22 @@ send a test event, retry a failed delivery. Each calls one service or selector."
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from access.authorization import authorize, is_allowed, principal_of
 from access.views.common import confirm
-from bosun.lib.errors import AccessDenied, BosunError
+from bosun.lib.pages import HtmxHttpRequest, service_page
 from webhooks import selectors, services
 from webhooks.exceptions import WebhookError
 from webhooks.forms import WebhookEditForm, WebhookForm
@@ -31,32 +28,16 @@ PAGE_SIZE = 50
 DELIVERIES_PAGE_SIZE = 25
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+def _back_to_endpoint(kwargs: Mapping[str, Any]) -> str:
+    endpoint_id = kwargs.get("endpoint_id")
+    if endpoint_id is None:
+        return reverse("webhooks:endpoints")
+    return reverse("webhooks:endpoint", kwargs={"endpoint_id": endpoint_id})
 
 
-def webhook_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A refusal becomes the branded 403, an unknown webhook the 404; a refused action that
-    was posted comes back as a message on the webhook's page (forms show theirs inline)."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except AccessDenied as denied:
-            raise PermissionDenied(denied.message) from None
-        except BosunError as error:
-            if error.http_status == 404:
-                raise Http404(error.message) from None
-            if request.method != "POST":
-                raise
-            messages.error(request, error.message)
-            endpoint_id = kwargs.get("endpoint_id")
-            if endpoint_id is None:
-                return redirect("webhooks:endpoints")
-            return redirect("webhooks:endpoint", endpoint_id=endpoint_id)
-
-    return wrapped
+# A refusal becomes the branded 403, an unknown webhook the 404; a refused action that was
+# posted comes back as a message on the page it came from (forms show theirs inline).
+webhook_page = service_page(_back_to_endpoint)
 
 
 def _form_response(

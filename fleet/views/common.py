@@ -2,55 +2,18 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.http import HttpResponse
+from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
-from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.middleware import HtmxDetails
 
-from bosun.lib.errors import AccessDenied, BosunError
+from bosun.lib.pages import HtmxHttpRequest, service_page
 
 PAGE_SIZE = 50
 
 
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
-
-
-def fleet_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A service's refusal becomes the branded 403, an unknown node or group the 404. Forms
-    show their own errors inline; any other refusal of a posted action comes back as a message
-    on the page the action was posted from."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except AccessDenied as denied:
-            raise PermissionDenied(denied.message) from None
-        except BosunError as error:
-            if error.http_status == 404:
-                raise Http404(error.message) from None
-            if request.method != "POST":
-                raise
-            messages.error(request, error.message)
-            return redirect(_back(request))
-
-    return wrapped
-
-
-def _back(request: HttpRequest) -> str:
-    referer = request.headers.get("Referer", "")
-    if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
-        return referer
-    return reverse("fleet:nodes")
+fleet_page = service_page("fleet:nodes")
 
 
 def wants_partial(request: HtmxHttpRequest) -> bool:

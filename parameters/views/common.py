@@ -3,21 +3,14 @@ secret-bearing responses that no one may keep."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlencode
 
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpRequest
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from access.authorization import Principal, authorize
-from bosun.lib.errors import AccessDenied, BosunError
-from fleet.views.common import HtmxHttpRequest, never_stored, render_form, wants_partial
+from bosun.lib.pages import HtmxHttpRequest, service_page
+from fleet.views.common import never_stored, render_form, wants_partial
 from parameters.models import Parameter
 from parameters.scope import Mode, parameter_allowed, parameter_arn, parameter_scope
 
@@ -36,32 +29,9 @@ __all__ = [
 ]
 
 
-def parameter_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """A refusal becomes the branded 403, an unknown parameter or version the 404; any other
-    refusal of a posted action comes back as a message on the page it was posted from."""
-
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except AccessDenied as denied:
-            raise PermissionDenied(denied.message) from None
-        except BosunError as error:
-            if error.http_status == 404:
-                raise Http404(error.message) from None
-            if request.method != "POST":
-                raise
-            messages.error(request, error.message)
-            return redirect(_back(request))
-
-    return wrapped
-
-
-def _back(request: HttpRequest) -> str:
-    referer = request.headers.get("Referer", "")
-    if url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()}):
-        return referer
-    return reverse("parameters:list")
+# A refusal becomes the branded 403, an unknown parameter or version the 404; any other
+# refusal of a posted action comes back as a message on the page it was posted from.
+parameter_page = service_page("parameters:list")
 
 
 def name_of(request: HttpRequest) -> str:

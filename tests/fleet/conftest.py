@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from access.authorization import Principal
-from access.models import ManagedPolicy
-from tests.factories import ManagedNodeFactory, UserFactory
+from tests.factories import ManagedNodeFactory, user_with_policy
 
 # A persona that may see and tag Env=dev nodes, and nothing else.
 DEV_TAGGER_POLICY = {
@@ -26,13 +23,6 @@ DEV_TAGGER_POLICY = {
         }
     ],
 }
-
-
-def user_with_policy(username: str, document: dict) -> object:
-    user = UserFactory(username=username)
-    policy = ManagedPolicy.objects.create(name=f"{username}-policy", document=json.dumps(document))
-    policy.users.add(user)
-    return user
 
 
 @pytest.fixture

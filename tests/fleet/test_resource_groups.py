@@ -11,8 +11,7 @@ from fleet.exceptions import FleetValidationError, ResourceGroupNotFound
 from fleet.models import ResourceGroup
 from fleet.selectors import tag_query_nodes
 from fleet.services import resource_group_create, resource_group_delete, resource_group_update
-from tests.factories import ManagedNodeFactory
-from tests.fleet.conftest import user_with_policy
+from tests.factories import ManagedNodeFactory, user_with_policy
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,12 @@ import pytest
 from access.authorization import Principal
 from fleet.models import Activation, ManagedNode, ResourceGroup
 from fleet.scope import Mode, node_scope
-from tests.factories import ActivationFactory, ManagedNodeFactory, ResourceGroupFactory
-from tests.fleet.conftest import user_with_policy
+from tests.factories import (
+    ActivationFactory,
+    ManagedNodeFactory,
+    ResourceGroupFactory,
+    user_with_policy,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -12,17 +12,9 @@ from access.models import ManagedPolicy
 from access.services import builtin_policies_sync
 from bosun.lib.errors import BosunError
 from parameters import services
-from tests.factories import UserFactory
+from tests.factories import UserFactory, user_with_policy
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.services import webhook_endpoint_create
-
-
-def user_with_policy(username: str, document: dict) -> object:
-    user = UserFactory(username=username)
-    policy = ManagedPolicy.objects.create(name=f"{username}-policy", document=json.dumps(document))
-    policy.users.add(user)
-    return user
-
 
 # May read and decrypt /team/a/*, describe everything, and nothing else.
 TEAM_A_READER_POLICY = {

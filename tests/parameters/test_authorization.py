@@ -8,7 +8,8 @@ import pytest
 from access.authorization import Principal
 from audit.models import AuditEvent
 from parameters import selectors, services
-from tests.parameters.conftest import refused, user_with_policy
+from tests.factories import user_with_policy
+from tests.parameters.conftest import refused
 
 pytestmark = pytest.mark.django_db
 

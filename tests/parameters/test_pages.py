@@ -18,8 +18,8 @@ from access.services import builtin_policies_sync
 from audit.models import AuditEvent
 from parameters import selectors, services
 from parameters.models import Parameter, ParameterNotice
-from tests.factories import UserFactory
-from tests.parameters.conftest import TEAM_A_READER_POLICY, user_with_policy
+from tests.factories import UserFactory, user_with_policy
+from tests.parameters.conftest import TEAM_A_READER_POLICY
 
 pytestmark = pytest.mark.django_db
 

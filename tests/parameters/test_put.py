@@ -14,7 +14,8 @@ from audit.models import AuditEvent
 from bosun.lib import crypto
 from parameters import selectors, services
 from parameters.models import Parameter, ParameterTag, ParameterVersion
-from tests.parameters.conftest import refused, user_with_policy
+from tests.factories import user_with_policy
+from tests.parameters.conftest import refused
 
 pytestmark = pytest.mark.django_db
 
