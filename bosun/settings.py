@@ -187,6 +187,8 @@ else:
     for _folder in ("queue", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://localhost/"
+    # kombu's filesystem transport, with atomic message writes (see bosun/lib/file_broker.py).
+    CELERY_BROKER_TRANSPORT = "bosun.lib.file_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
