@@ -13,12 +13,11 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from access.authorization import authorize, is_allowed, principal_of
 from access.views.common import confirm
-from bosun.lib.pages import HtmxHttpRequest, service_page
+from bosun.lib.pages import HtmxHttpRequest, never_stored, service_page
 from webhooks import selectors, services
 from webhooks.exceptions import WebhookError
 from webhooks.forms import WebhookEditForm, WebhookForm
@@ -57,9 +56,7 @@ def _secret_shown(
         {"endpoint": endpoint, "secret": secret, "created": created},
         status=201 if created else 200,
     )
-    add_never_cache_headers(response)
-    response["Cache-Control"] += ", no-store"
-    return response
+    return never_stored(response)
 
 
 @login_required

@@ -1,5 +1,5 @@
 """What the dashboard's pages share, whichever app they belong to: service errors rendered as
-pages, and the htmx request type."""
+pages, form and fragment responses, and responses nobody may keep."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
@@ -51,3 +52,23 @@ def service_page(fallback: str | Callable[[Mapping[str, Any]], str]) -> Callable
         return wrapped
 
     return decorate
+
+
+def wants_partial(request: HtmxHttpRequest) -> bool:
+    """htmx asks for a fragment; a plain GET, a shared link or a history restore gets the page."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
+def render_form(
+    request: HtmxHttpRequest, template: str, context: dict[str, Any], *, invalid: bool
+) -> HttpResponse:
+    """A form page, 400 when it carries errors (htmx swaps only 2xx, so a fragment stays 200)."""
+    status = 400 if invalid and not wants_partial(request) else 200
+    return render(request, template, context, status=status)
+
+
+def never_stored(response: HttpResponse) -> HttpResponse:
+    """For the one response that carries a secret: no browser or proxy may keep it."""
+    add_never_cache_headers(response)
+    response["Cache-Control"] += ", no-store"
+    return response

@@ -9,8 +9,13 @@ from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 from access.authorization import Principal, authorize
-from bosun.lib.pages import HtmxHttpRequest, service_page
-from fleet.views.common import never_stored, render_form, wants_partial
+from bosun.lib.pages import (
+    HtmxHttpRequest,
+    never_stored,
+    render_form,
+    service_page,
+    wants_partial,
+)
 from parameters.models import Parameter
 from parameters.scope import Mode, parameter_allowed, parameter_arn, parameter_scope
 
