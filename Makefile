@@ -48,6 +48,8 @@ lint: install
 		webhooks/services.py webhooks/selectors.py webhooks/delivery.py webhooks/signing.py \
 		webhooks/events.py webhooks/validation.py webhooks/sealing.py webhooks/models.py \
 		webhooks/tasks.py webhooks/api \
+		commands/services commands/documents commands/selectors.py commands/output.py \
+		commands/rates.py commands/statuses.py commands/querysets.py commands/protocol \
 		parameters/rules.py parameters/policies.py parameters/services.py parameters/selectors.py \
 		parameters/scope.py parameters/querysets.py parameters/enforcement.py parameters/events.py \
 		parameters/references.py parameters/transfer.py parameters/tasks.py

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "fleet",
     "webhooks",
     "parameters",
+    "commands",
     "drf_spectacular",
 ]
 
@@ -172,6 +173,7 @@ CELERY_BEAT_SCHEDULE["webhooks-delivery-sweep"] = {
     "schedule": 15.0,
 }
 # Parameter policies (Expiration, notifications) are checked every minute, as AWS does.
+CELERY_BEAT_SCHEDULE["commands-sweep"] = {"task": "commands.tasks.sweep", "schedule": 5.0}
 CELERY_BEAT_SCHEDULE["parameters-enforce-policies"] = {
     "task": "parameters.tasks.enforce_policies",
     "schedule": 60.0,

@@ -4,13 +4,16 @@ urlpatterns = [
     path("", include("access.urls")),
     path("audit/", include("audit.urls")),
     path("agent/v1/", include("fleet.protocol.urls")),
+    path("agent/v1/", include("commands.protocol.urls")),
     path("fleet/", include("fleet.urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("api/v1/", include("parameters.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
+    path("api/v1/", include("commands.api.urls")),
     path("api/", include("bosun.api_schema_urls")),
     path("parameters/", include("parameters.urls")),
     path("webhooks/", include("webhooks.urls")),
+    path("commands/", include("commands.urls")),
     path("", include("web.urls")),
 ]
 

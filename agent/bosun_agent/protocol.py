@@ -53,6 +53,8 @@ REPLY_PATH = "/agent/v1/messages/{message_id}/reply"
 FACTS_PATH = "/agent/v1/facts"
 ROTATE_KEY_PATH = "/agent/v1/rotate-key"
 DEREGISTER_PATH = "/agent/v1/deregister"
+OUTPUT_PATH = "/agent/v1/messages/{message_id}/output"
+SECURE_PARAMETERS_PATH = "/agent/v1/commands/secure-parameters"
 WEBSOCKET_PATH = "/ws/agent/"
 
 # Limits both sides hold to.
@@ -74,6 +76,8 @@ ERROR_UNKNOWN_NODE = "UnknownNode"
 ERROR_REVOKED = "NodeDeregistered"
 ERROR_CLONE = "SuspectedClone"
 ERROR_NOT_FOUND = "MessageNotFound"
+ERROR_ACCESS_DENIED = "AccessDenied"  # 403: the command's sender may not read a SecureString
+ERROR_PARAMETER_NOT_FOUND = "ParameterNotFound"  # 400: a {{ssm-secure:...}} name is unknown
 
 # Statuses a reply carries; the first terminal reply for a message wins.
 REPLY_SUCCESS = "Success"
@@ -83,6 +87,23 @@ REPLY_STATUSES = (REPLY_SUCCESS, REPLY_FAILED)
 # Built-in message kinds every agent answers.
 MESSAGE_PING = "Ping"
 MESSAGE_REFRESH_HOST_FACTS = "RefreshHostFacts"
+# Run Command (PROTOCOL.md "Run Command").
+MESSAGE_RUN_COMMAND = "RunCommand"
+MESSAGE_CANCEL_COMMAND = "CancelCommand"
+ACTION_RUN_SHELL_SCRIPT = "aws:runShellScript"
+ACTION_RUN_POWERSHELL_SCRIPT = "aws:runPowerShellScript"
+ACTION_REFRESH_HOST_FACTS = "bosun:refreshHostFacts"
+# Step and run outcomes a RunCommand reply reports.
+STEP_SUCCESS = "Success"
+STEP_FAILED = "Failed"
+STEP_TIMED_OUT = "TimedOut"
+STEP_CANCELLED = "Cancelled"
+STEP_SKIPPED = "Skipped"
+RUN_OUTCOMES = (STEP_SUCCESS, STEP_FAILED, STEP_TIMED_OUT, STEP_CANCELLED)
+# Output: each chunk of an output upload carries at most this many characters.
+MAX_OUTPUT_CHUNK_CHARS = 64 * 1024
+# What a killed step reports as its exit code (timeout, cancel), as AWS's agent does.
+KILLED_RESPONSE_CODE = -1
 
 # Websocket frames, server to agent (JSON objects with a "type").
 WS_WAKE = "wake"  # messages are waiting: fetch now

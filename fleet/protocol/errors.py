@@ -20,6 +20,8 @@ STATUS_FOR_CODE: dict[str, int] = {
     protocol.ERROR_ACTIVATION_EXHAUSTED: 403,
     protocol.ERROR_REVOKED: 403,
     protocol.ERROR_NOT_FOUND: 404,
+    protocol.ERROR_ACCESS_DENIED: 403,
+    protocol.ERROR_PARAMETER_NOT_FOUND: 400,
     protocol.ERROR_CLONE: 409,
     protocol.ERROR_TOO_LARGE: 413,
     protocol.ERROR_PROTOCOL: 426,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -40,11 +40,19 @@ _WITHDRAWN = (MessageState.EXPIRED, MessageState.CANCELLED)
 # and result; what it writes commits or rolls back with the reply.
 ReplyHandler = Callable[[NodeMessage], None]
 _REPLY_HANDLERS: dict[str, ReplyHandler] = {}
+# Called inside the ack's transaction when a message moves to acked (the agent started it).
+AckHandler = Callable[[NodeMessage], None]
+_ACK_HANDLERS: dict[str, AckHandler] = {}
 
 
 def register_reply_handler(kind: str, handler: ReplyHandler) -> None:
     """Have `handler` called with every accepted terminal reply to messages of `kind`."""
     _REPLY_HANDLERS[kind] = handler
+
+
+def register_ack_handler(kind: str, handler: AckHandler) -> None:
+    """Have `handler` called once per message of `kind`, when the agent first acks it."""
+    _ACK_HANDLERS[kind] = handler
 
 
 # --- Putting work in ------------------------------------------------------------------------
@@ -57,21 +65,30 @@ def message_enqueue(
     payload: dict[str, Any],
     created_by_arn: str = "",
     deliver_before: datetime | None = None,
+    message_ids: Sequence[uuid.UUID] | None = None,
 ) -> list[NodeMessage]:
     """One message per node, in the caller's transaction; connected agents are woken on commit.
 
     The caller has authorized the work and resolved the nodes (see fleet target resolution).
+    `message_ids`, in the order of `node_ids`, are ids the caller has already recorded (a
+    command's invocations know theirs before dispatch); by default each message gets a new one.
     """
-    ids = list(dict.fromkeys(node_ids))
+    ids = list(node_ids)
+    if message_ids is None:
+        ids = list(dict.fromkeys(ids))
+        message_ids = [uuid.uuid4() for _ in ids]
+    elif len(message_ids) != len(ids) or len(set(ids)) != len(ids):
+        raise ValueError("message_ids must pair one to one with distinct node_ids")
     messages = NodeMessage.objects.bulk_create(
         NodeMessage(
+            message_id=message_id,
             node_id=node_id,
             kind=kind,
             payload=payload,
             created_by_arn=created_by_arn,
             deliver_before=deliver_before,
         )
-        for node_id in ids
+        for node_id, message_id in zip(ids, message_ids, strict=True)
     )
     wake_agents_on_commit(ids)
     return messages
@@ -164,10 +181,20 @@ def message_ack(*, node: ManagedNode, message_id: str) -> NodeMessage:
         )
     if message.state in (MessageState.PENDING, MessageState.LEASED):
         now = timezone.now()
-        NodeMessage.objects.filter(
-            pk=message.pk, state__in=(MessageState.PENDING, MessageState.LEASED)
-        ).update(state=MessageState.ACKED, acked_at=now)
-        message.refresh_from_db(fields=["state", "acked_at"])
+        with transaction.atomic():
+            moved = NodeMessage.objects.filter(
+                pk=message.pk, state__in=(MessageState.PENDING, MessageState.LEASED)
+            ).update(state=MessageState.ACKED, acked_at=now)
+            message.refresh_from_db(fields=["state", "acked_at"])
+            handler = _ACK_HANDLERS.get(message.kind)
+            if moved and handler is not None:
+                handler(message)
+        if not moved and message.state in _WITHDRAWN and message.acked_at is None:
+            # Withdrawn between our read and the update (a cancel, a delivery timeout).
+            raise refusal(
+                protocol.ERROR_NOT_FOUND,
+                f"message {message.message_id} was withdrawn ({message.state}); do not run it",
+            )
     return message
 
 

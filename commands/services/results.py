@@ -1,0 +1,170 @@
+"""What agents report about invocations: started (the ack) and the result (the reply).
+
+Both run inside fleet's ack/reply transaction (fleet.protocol.messages hooks), so the
+invocation's new state commits with the message's, or neither does. The reply also frees a
+rate-control slot, so the next invocations are sent in that same transaction: a process
+dying between "one finished" and "the next sent" is impossible.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bosun_agent import protocol
+from bosun_agent.protocol import ProtocolError
+from django.utils import timezone
+
+from commands import statuses
+from commands.models import (
+    OPEN_INVOCATION_STATUSES,
+    Command,
+    Invocation,
+    InvocationStatus,
+)
+from commands.output import STREAMS, streams_finalize
+from commands.services.dispatch import command_dispatch
+from commands.services.settle import command_settle_on_commit
+from fleet.models import MessageState, NodeMessage
+from fleet.protocol.facts import node_facts_store
+from fleet.protocol.messages import register_ack_handler, register_reply_handler
+from fleet.protocol.validation import facts_clean
+from fleet.timeline import node_event_record
+
+logger = logging.getLogger(__name__)
+
+# The run's outcome as the agent reports it → (status, fine status).
+OUTCOMES = {
+    protocol.STEP_SUCCESS: (InvocationStatus.SUCCESS, statuses.SUCCESS),
+    protocol.STEP_FAILED: (InvocationStatus.FAILED, statuses.FAILED),
+    protocol.STEP_TIMED_OUT: (InvocationStatus.TIMED_OUT, statuses.EXECUTION_TIMED_OUT),
+    protocol.STEP_CANCELLED: (InvocationStatus.CANCELLED, statuses.CANCELLED),
+}
+STEP_STATUSES = (*protocol.RUN_OUTCOMES, protocol.STEP_SKIPPED)
+_MAX_TEXT = 2000
+
+
+def register() -> None:
+    register_ack_handler(protocol.MESSAGE_RUN_COMMAND, invocation_started)
+    register_reply_handler(protocol.MESSAGE_RUN_COMMAND, invocation_replied)
+
+
+def invocation_started(message: NodeMessage) -> None:
+    Invocation.objects.filter(
+        message_id=message.message_id,
+        status__in=(InvocationStatus.PENDING, InvocationStatus.DELAYED),
+    ).update(
+        status=InvocationStatus.IN_PROGRESS,
+        status_details=statuses.IN_PROGRESS,
+        started_at=message.acked_at or timezone.now(),
+    )
+
+
+def invocation_replied(message: NodeMessage) -> None:
+    invocation = (
+        Invocation.objects.select_related("command").filter(message_id=message.message_id).first()
+    )
+    if invocation is None or invocation.is_terminal:
+        return  # already ended on the server's side (a timeout): the first end stands
+    now = timezone.now()
+    result = message.result if isinstance(message.result, dict) else {}
+    status, details, response_code, reason, steps = _outcome(message.state, result)
+    stored_steps = streams_finalize(invocation, steps)
+    ended = Invocation.objects.filter(pk=invocation.pk, status__in=OPEN_INVOCATION_STATUSES).update(
+        status=status,
+        status_details=details,
+        response_code=response_code,
+        reason=reason,
+        steps=stored_steps,
+        finished_at=now,
+        started_at=invocation.started_at or message.acked_at or now,
+    )
+    if not ended:
+        return
+    _store_facts(invocation, steps)
+    command = invocation.command
+    if not command.dispatch_complete:
+        locked = Command.objects.select_for_update().get(pk=command.pk)
+        command_dispatch(locked, now=now)
+    command_settle_on_commit(command.pk)
+
+
+def _outcome(
+    state: str, result: dict[str, Any]
+) -> tuple[str, str, int | None, str, list[dict[str, Any]]]:
+    """(status, fine status, response code, reason, steps) from a reply's result."""
+    steps = result.get("steps")
+    if state != MessageState.SUCCEEDED and not isinstance(steps, list):
+        reason = _text(result.get("error")) or "The agent reported a failure without details."
+        return InvocationStatus.FAILED, statuses.FAILED, None, reason, []
+    try:
+        clean = [_step(entry) for entry in steps] if isinstance(steps, list) else []
+    except ProtocolError as exc:
+        logger.warning("a RunCommand reply was malformed: %s", exc.message)
+        return InvocationStatus.FAILED, statuses.FAILED, None, f"Malformed reply: {exc.message}", []
+    outcome = result.get("outcome")
+    if outcome not in OUTCOMES:
+        outcome = protocol.STEP_SUCCESS if state == MessageState.SUCCEEDED else protocol.STEP_FAILED
+    status, details = OUTCOMES[outcome]
+    code = result.get("response_code")
+    response_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    return status, details, response_code, _text(result.get("error")), clean
+
+
+def _step(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise ProtocolError(protocol.ERROR_BAD_REQUEST, "a step report is not an object")
+    status = entry.get("status")
+    if status not in STEP_STATUSES:
+        raise ProtocolError(protocol.ERROR_BAD_REQUEST, f"unknown step status {status!r:.40}")
+    step: dict[str, Any] = {
+        "name": _text(entry.get("name"))[:100],
+        "action": _text(entry.get("action"))[:64],
+        "status": status,
+        "status_details": _text(entry.get("status_details"))[:200],
+        "response_code": _number(entry.get("response_code")),
+        "started_at": _number(entry.get("started_at"), whole=False),
+        "finished_at": _number(entry.get("finished_at"), whole=False),
+    }
+    for stream in STREAMS:
+        raw = entry.get(stream)
+        report: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        data = report.get("data")
+        step[stream] = {
+            "offset": max(0, _number(report.get("offset")) or 0),
+            "data": data if isinstance(data, str) else "",
+            "dropped_bytes": max(0, _number(report.get("dropped_bytes")) or 0),
+        }
+    if isinstance(entry.get("facts"), dict):
+        step["facts"] = entry["facts"]
+    return step
+
+
+def _number(value: Any, *, whole: bool = True) -> Any:
+    if isinstance(value, bool):
+        return None
+    if whole:
+        return value if isinstance(value, int) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _text(value: Any) -> str:
+    return value[:_MAX_TEXT] if isinstance(value, str) else ""
+
+
+def _store_facts(invocation: Invocation, steps: list[dict[str, Any]]) -> None:
+    """A bosun:refreshHostFacts step reports the node's facts: Fleet Manager takes them."""
+    for step in steps:
+        if step.get("action") != protocol.ACTION_REFRESH_HOST_FACTS or "facts" not in step:
+            continue
+        try:
+            facts = facts_clean(step["facts"])
+        except ProtocolError as exc:
+            logger.info("facts from command %s ignored: %s", invocation.command_id, exc.message)
+            continue
+        node_facts_store(node_id=invocation.node_id, facts=facts)
+        node_event_record(
+            invocation.node_id,
+            kind="facts_refreshed",
+            summary=f"Host facts refreshed by command {invocation.command.command_id}",
+        )

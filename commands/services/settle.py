@@ -1,0 +1,98 @@
+"""A command's status and counts, worked out from its invocations (the record).
+
+Run after each commit that ends invocations: the reply that ends the last open invocation
+cannot see the others' uncommitted ends, so settling happens after commit, from fresh rows;
+whichever settle runs last sees them all. The sweep settles too, as a backstop.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from commands import statuses
+from commands.models import (
+    TERMINAL_INVOCATION_STATUSES,
+    Command,
+    CommandStatus,
+    Invocation,
+    InvocationStatus,
+)
+
+
+def command_settle(command_pk: int) -> None:
+    rows = (
+        Invocation.objects.filter(command_id=command_pk)
+        .order_by()
+        .values_list("status", "status_details")
+        .annotate(n=Count("pk"))
+    )
+    total = completed = errors = delivery_timed_out = succeeded = started = 0
+    for status, details, n in rows:
+        total += n
+        if status in TERMINAL_INVOCATION_STATUSES:
+            completed += n
+        if (status == InvocationStatus.FAILED and details != statuses.UNDELIVERABLE) or (
+            details == statuses.EXECUTION_TIMED_OUT
+        ):
+            errors += n
+        if details == statuses.DELIVERY_TIMED_OUT:
+            delivery_timed_out += n
+        if status == InvocationStatus.SUCCESS:
+            succeeded += n
+        if status != InvocationStatus.PENDING:
+            started += n
+    command = Command.objects.filter(pk=command_pk).first()
+    if command is None:
+        return
+    status, details = _status(
+        command, total, completed, errors, delivery_timed_out, succeeded, started
+    )
+    changes = {
+        "status": status,
+        "status_details": details,
+        "completed_count": completed,
+        "error_count": errors,
+        "delivery_timed_out_count": delivery_timed_out,
+    }
+    if all(getattr(command, name) == value for name, value in changes.items()):
+        return
+    if status in (
+        CommandStatus.SUCCESS,
+        CommandStatus.FAILED,
+        CommandStatus.CANCELLED,
+        CommandStatus.TIMED_OUT,
+    ):
+        changes["finished_at"] = command.finished_at or timezone.now()
+    Command.objects.filter(pk=command_pk).update(**changes)
+
+
+def command_settle_on_commit(command_pk: int) -> None:
+    transaction.on_commit(lambda: command_settle(command_pk))
+
+
+def _status(
+    command: Command,
+    total: int,
+    completed: int,
+    errors: int,
+    delivery_timed_out: int,
+    succeeded: int,
+    started: int,
+) -> tuple[str, str]:
+    if completed < total:
+        if command.cancel_requested_at is not None:
+            return CommandStatus.CANCELLING, statuses.CANCELLING
+        if started == 0:
+            return CommandStatus.PENDING, statuses.PENDING
+        return CommandStatus.IN_PROGRESS, statuses.IN_PROGRESS
+    if command.cancel_requested_at is not None:
+        return CommandStatus.CANCELLED, statuses.CANCELLED
+    if errors > command.error_limit:
+        return CommandStatus.FAILED, statuses.FAILED
+    if succeeded == total:
+        return CommandStatus.SUCCESS, statuses.SUCCESS
+    if delivery_timed_out and delivery_timed_out + errors > command.error_limit:
+        return CommandStatus.TIMED_OUT, statuses.DELIVERY_TIMED_OUT
+    return CommandStatus.FAILED, statuses.INCOMPLETE

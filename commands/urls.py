@@ -1,0 +1,5 @@
+"""Run Command and Documents pages."""
+
+app_name = "commands"
+
+urlpatterns: list = []
