@@ -83,6 +83,9 @@ def streams_finalize(invocation: Invocation, steps: list[dict[str, Any]]) -> lis
     ]
     if tails:
         chunks_store(invocation.pk, tails)
+    elif not OutputChunk.objects.filter(invocation=invocation).exists():
+        # The common case of a quiet command: one query, not two per stream.
+        return [_quiet_step(step) for step in steps]
     stored: list[dict[str, Any]] = []
     for index, step in enumerate(steps):
         entry = {key: value for key, value in step.items() if key not in STREAMS}
@@ -91,6 +94,20 @@ def streams_finalize(invocation: Invocation, steps: list[dict[str, Any]]) -> lis
         stored.append(entry)
     OutputChunk.objects.filter(invocation=invocation).delete()
     return stored
+
+
+def _quiet_step(step: dict[str, Any]) -> dict[str, Any]:
+    entry = {key: value for key, value in step.items() if key not in STREAMS}
+    for stream in STREAMS:
+        report = step.get(stream) or {}
+        entry[stream] = {
+            "inline": "",
+            "length": 0,
+            "inline_cut": False,
+            "dropped_bytes": int(report.get("dropped_bytes") or 0),
+            "file": "",
+        }
+    return entry
 
 
 def _stream_finalize(

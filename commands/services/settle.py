@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from commands import statuses
 from commands.models import (
+    OPEN_INVOCATION_STATUSES,
     TERMINAL_INVOCATION_STATUSES,
     Command,
     CommandStatus,
@@ -69,7 +70,24 @@ def command_settle(command_pk: int) -> None:
 
 
 def command_settle_on_commit(command_pk: int) -> None:
-    transaction.on_commit(lambda: command_settle(command_pk))
+    transaction.on_commit(lambda: _settle_if_due(command_pk))
+
+
+def _settle_if_due(command_pk: int) -> None:
+    """Settle when the command may have ended, or has just begun; in between, counts are
+    refreshed by the sweep every few seconds (pages count invocations live), so a thousand
+    replies do not queue a thousand updates on one command row."""
+    still_open = Invocation.objects.filter(
+        command_id=command_pk, status__in=OPEN_INVOCATION_STATUSES
+    ).exists()
+    if (
+        still_open
+        and Command.objects.filter(
+            pk=command_pk, status__in=(CommandStatus.IN_PROGRESS, CommandStatus.CANCELLING)
+        ).exists()
+    ):
+        return
+    command_settle(command_pk)
 
 
 def _status(

@@ -142,7 +142,8 @@ def _silent_runs(now: datetime, touched: set[int]) -> int:
     rows = [
         (pk, command_pk)
         for pk, command_pk, started_at, timeout in candidates
-        if started_at is not None and started_at + EXECUTION_GRACE + timedelta(seconds=timeout) < now
+        if started_at is not None
+        and started_at + EXECUTION_GRACE + timedelta(seconds=timeout) < now
     ]
     if not rows:
         return 0
