@@ -15,6 +15,7 @@ from commands.exceptions import (
     InvocationDoesNotExist,
 )
 from commands.models import Command, Document, DocumentVersion, Invocation
+from commands.querysets import LIST_COMMANDS
 from commands.scope import command_arn, document_arn
 from fleet.models import ManagedNode
 
@@ -98,6 +99,8 @@ class CommandFilter:
 
 
 def commands_list(*, principal: Principal, filters: CommandFilter) -> QuerySet[Command]:
+    # AWS authorizes ListCommands on `*`: without it the answer is a denial, not an empty list.
+    authorize(principal, LIST_COMMANDS)
     rows = Command.objects.visible_to(principal)
     if filters.status:
         rows = rows.filter(status=filters.status)

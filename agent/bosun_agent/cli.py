@@ -29,6 +29,7 @@ from bosun_agent.client import (
     ServerUnavailable,
     new_session,
 )
+from bosun_agent.commands import register_command_handlers
 from bosun_agent.facts import FingerprintError, collect_facts, machine_fingerprint
 from bosun_agent.handlers import builtin_handlers
 from bosun_agent.registration import register_node
@@ -183,14 +184,16 @@ def run_with_runtime(state: StateDir, work: Callable[[NodeRuntime], Awaitable[An
 
 
 def host_runtime(client: AgentClient, state: StateDir, fingerprint: str) -> NodeRuntime:
-    """The runtime of this very host: real facts, the built-in handlers."""
+    """The runtime of this very host: real facts, the built-in handlers, Run Command."""
     facts = functools.partial(facts_of_this_host, client.server_host)
+    handlers = builtin_handlers(facts)
+    register_command_handlers(handlers, facts)
     return NodeRuntime(
         client=client,
         state=state,
         fingerprint=fingerprint,
         facts=facts,
-        handlers=builtin_handlers(facts),
+        handlers=handlers,
     )
 
 

@@ -102,6 +102,8 @@ STEP_SKIPPED = "Skipped"
 RUN_OUTCOMES = (STEP_SUCCESS, STEP_FAILED, STEP_TIMED_OUT, STEP_CANCELLED)
 # Output: each chunk of an output upload carries at most this many characters.
 MAX_OUTPUT_CHUNK_CHARS = 64 * 1024
+# ... and one upload carries at most this many chunks (the server refuses more).
+MAX_OUTPUT_CHUNKS = 64
 # What a killed step reports as its exit code (timeout, cancel), as AWS's agent does.
 KILLED_RESPONSE_CODE = -1
 

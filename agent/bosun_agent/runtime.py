@@ -43,7 +43,7 @@ from bosun_agent.client import (
     encode_body,
 )
 from bosun_agent.facts import facts_digest
-from bosun_agent.handlers import HandlerRegistry
+from bosun_agent.handlers import HandlerContext, HandlerRegistry, RunningMessages
 from bosun_agent.messages import INTERRUPTED, Message, Reply
 from bosun_agent.state import AgentState, StateError
 
@@ -156,6 +156,14 @@ class NodeRuntime:
         self._outbox_retry_at = 0.0
         self._outbox_timer: asyncio.TimerHandle | None = None
         self._sending: set[str] = set()  # replies on the wire right now: never sent twice at once
+        # Long messages running now (RunCommand), so a CancelCommand can reach them.
+        self.running = RunningMessages()
+        self.handler_context = HandlerContext(
+            node_id=self.node_id,
+            call=self.call,
+            running=self.running,
+            state_dir=state.directory(),
+        )
 
     # Running and stopping.
 
@@ -163,6 +171,8 @@ class NodeRuntime:
         """Run until stopped; the exit code says why (see the module's EXIT_ constants)."""
         self._stop = asyncio.Event()
         self._answer_interrupted_messages()
+        # Before any message runs: clean up what a crashed run left (its process groups).
+        await self.handlers.start(self.handler_context)
         loops = [
             asyncio.create_task(self._guard(self._heartbeat_loop())),
             asyncio.create_task(self._guard(self._websocket_loop())),
@@ -556,7 +566,7 @@ class NodeRuntime:
 
     async def _run_message(self, message: Message) -> None:
         try:
-            reply = await self.handlers.handle(message)
+            reply = await self.handlers.handle(message, self.handler_context)
         except asyncio.CancelledError:
             self.state.save_reply(
                 message.message_id, Reply.failed("the agent was stopped while running this message")

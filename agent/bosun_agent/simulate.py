@@ -36,6 +36,7 @@ from bosun_agent.client import AgentClient, ServerRefusal, ServerUnavailable, ne
 from bosun_agent.handlers import builtin_handlers
 from bosun_agent.registration import register_node
 from bosun_agent.runtime import NodeRuntime, RuntimeStats
+from bosun_agent.simulated_commands import CommandJournal, SimulatedCommands
 from bosun_agent.state import MemoryState
 from bosun_agent.statedir import atomic_write
 
@@ -59,6 +60,8 @@ class Report:
     reconnects: int = 0
     key_rotations: int = 0
     stopped: int = 0  # nodes that stopped on their own (revoked, clone, protocol)
+    commands_started: int = 0  # RunCommand messages the virtual nodes ran
+    commands_cancelled: int = 0  # of those, ended early by a CancelCommand
     seconds_to_all_registered: float | None = None
     seconds_to_all_connected: float | None = None
     # After the fleet was fully connected, each time connections dropped (a server restart):
@@ -111,6 +114,8 @@ class Simulation:
         websocket_ping: float | None = 45.0,
         seed: int | None = None,
         ws_url: str | None = None,
+        command_delay: float = 0.0,
+        journal_file: Path | None = None,
     ) -> None:
         self.url = url
         self.ws_url = ws_url
@@ -127,6 +132,10 @@ class Simulation:
         self.rng = random.Random(seed)  # noqa: S311 - jitter, not secrets
         self.stats = RuntimeStats()
         self.report = Report(count=count)
+        self.commands = SimulatedCommands(
+            delay=command_delay,
+            journal=CommandJournal(journal_file) if journal_file is not None else None,
+        )
         self.nodes = self._load_nodes()
         self._stopping: asyncio.Event | None = None
         self._started = 0.0
@@ -171,6 +180,18 @@ class Simulation:
         self._stopping = asyncio.Event()
         self._started = time.monotonic()
         raise_file_limit(self.count * 2 + 256)
+        if self.commands.journal is not None:
+            self.commands.journal.open()
+        try:
+            await self._run(duration, self._stopping)
+        finally:
+            if self.commands.journal is not None:
+                self.commands.journal.close()
+        self.save_state_file()
+        self._fill_report()
+        return self.report
+
+    async def _run(self, duration: float | None, stopping: asyncio.Event) -> None:
         async with new_session(limit=0, trust_env=False) as session:
             client = AgentClient(
                 session,
@@ -182,24 +203,21 @@ class Simulation:
             watcher = asyncio.create_task(self._watch())
             tasks = []
             for node in self.nodes:
-                if self._stopping.is_set():
+                if stopping.is_set():
                     break
                 tasks.append(asyncio.create_task(self._run_node(client, node)))
                 await asyncio.sleep(1.0 / self.ramp)
             with contextlib.suppress(asyncio.TimeoutError):
                 remaining = None if duration is None else duration - self.elapsed()
-                await asyncio.wait_for(self._stopping.wait(), remaining)
+                await asyncio.wait_for(stopping.wait(), remaining)
             self.report.connected = self.stats.websockets_connected
             for node in self.nodes:
                 if node.runtime is not None:
                     node.runtime.stop()
-            self._stopping.set()
+            stopping.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
-        self.save_state_file()
-        self._fill_report()
-        return self.report
 
     def stop(self) -> None:
         if self._stopping is not None:
@@ -217,12 +235,14 @@ class Simulation:
         async def facts() -> dict[str, Any]:
             return node.facts()
 
+        handlers = builtin_handlers(facts)
+        self.commands.register(handlers)
         node.runtime = NodeRuntime(
             client=client,
             state=node.state,
             fingerprint=node.fingerprint,
             facts=facts,
-            handlers=builtin_handlers(facts),
+            handlers=handlers,
             stats=self.stats,
             heartbeat_jitter=self.heartbeat_jitter,
             rng=self.rng,
@@ -295,6 +315,8 @@ class Simulation:
         report.reconnects = stats.reconnects
         report.key_rotations = stats.key_rotations
         report.stopped = stats.stopped
+        report.commands_started = self.commands.started
+        report.commands_cancelled = self.commands.cancelled
         report.duration = round(self.elapsed(), 2)
 
     def progress_line(self) -> str:
@@ -350,6 +372,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name-prefix", default="sim-", help="host names are PREFIX00001 …")
     parser.add_argument("--tags", type=parse_tags, help="tags for new nodes, k=v,k2=v2")
     parser.add_argument("--http-concurrency", type=int, default=64, help="HTTP requests at once")
+    parser.add_argument(
+        "--command-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long a virtual RunCommand runs before it succeeds (a CancelCommand ends it)",
+    )
+    parser.add_argument(
+        "--journal-file",
+        type=Path,
+        metavar="PATH",
+        help='append "node_id message_id" here for every RunCommand a virtual node starts',
+    )
     parser.add_argument("--progress", type=float, default=5.0, help="seconds between lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every node's trouble")
     return parser
@@ -377,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
             tags=args.tags,
             http_concurrency=args.http_concurrency,
             ws_url=args.ws_url,
+            command_delay=args.command_delay,
+            journal_file=args.journal_file,
         )
     except (ValueError, OSError) as exc:
         print(f"simulate: {exc}", file=sys.stderr)

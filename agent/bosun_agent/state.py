@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -122,6 +123,11 @@ class AgentState(abc.ABC):
     @abc.abstractmethod
     def wipe(self) -> None:
         """Forget the registration: identity, keys, journal, replies."""
+
+    def directory(self) -> Path | None:
+        """The private directory a node on disk keeps its files in (Run Command puts its
+        scripts and process records there); None for a node kept in memory."""
+        return None
 
     # The journal: message ids this node has started, durable before the message runs.
 

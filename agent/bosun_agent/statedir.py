@@ -9,6 +9,8 @@ Layout, all owned by the agent's user, the directory 0700 and every file 0600:
     outbox/<id>.json    replies the server has not accepted yet
     replies/<id>.json   replies it accepted, kept a while for redelivered messages
     lock                held by `bosun-agent run`, so two agents never share a journal
+    runs/<id>/          a running command's scripts and working directory (bosun_agent.commands)
+    processes/          the process group of each running step (bosun_agent.process_groups)
 
 Every file that must survive a crash intact is written to a temporary file, fsynced, renamed
 over the old one, and the directory fsynced: a reader sees the old or the new, never half.
@@ -97,6 +99,9 @@ class StateDir(AgentState):
         ensure_private_dir(self.path)
         for sub in ("outbox", "replies"):
             ensure_private_dir(self.path / sub)
+
+    def directory(self) -> Path:
+        return self.path
 
     # Files.
 

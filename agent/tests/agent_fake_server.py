@@ -52,6 +52,9 @@ class FakeMessage:
     lease_until: float = 0.0
     delivery_count: int = 0
     replies: list[dict[str, Any]] = field(default_factory=list)
+    # Run Command: the output stored per (step, stream), and every upload body's chunks.
+    output: dict[tuple[int, str], str] = field(default_factory=dict)
+    uploads: list[list[dict[str, Any]]] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +88,9 @@ class FakeBosun:
         self.refuse_websockets = False
         self._close_requests: dict[int, tuple[int, str]] = {}
         self.requests: list[tuple[str, str]] = []  # (route, node id)
+        # Run Command's SecureString values; a name in `denied_parameters` is AccessDenied.
+        self.secure_parameters: dict[str, str] = {}
+        self.denied_parameters: set[str] = set()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -123,6 +129,14 @@ class FakeBosun:
             protocol.REPLY_PATH.replace("{message_id}", "{mid}"), self._route("reply", self.reply)
         )
         app.router.add_post(protocol.FACTS_PATH, self._route("facts", self.facts))
+        app.router.add_post(
+            protocol.OUTPUT_PATH.replace("{message_id}", "{mid}"),
+            self._route("output", self.output),
+        )
+        app.router.add_post(
+            protocol.SECURE_PARAMETERS_PATH,
+            self._route("secure-parameters", self.secure_parameters_endpoint),
+        )
         app.router.add_post(protocol.ROTATE_KEY_PATH, self._route("rotate", self.rotate_key))
         app.router.add_post(protocol.DEREGISTER_PATH, self._route("deregister", self.deregister))
         app.router.add_get(protocol.WEBSOCKET_PATH, self.websocket)
@@ -190,6 +204,16 @@ class FakeBosun:
                 if message.message_id == message_id:
                     return message
         raise KeyError(message_id)
+
+    def command_output(self, message_id: str, step: int, stream: str) -> str:
+        """A step's stream as the server ends up with it: the uploads, then the reply's tail."""
+        message = self.message(message_id)
+        text = message.output.get((step, stream), "")
+        if message.replies:
+            tail = message.replies[0]["result"]["steps"][step][stream]
+            assert tail["offset"] <= len(text), "the reply's tail leaves a gap"
+            text = text[: tail["offset"]] + tail["data"]
+        return text
 
     def only_node(self) -> FakeNode:
         (node,) = self.nodes.values()
@@ -361,6 +385,42 @@ class FakeBosun:
             if message.kind == protocol.MESSAGE_REFRESH_HOST_FACTS:
                 node.facts = data.get("result", {}).get("facts", node.facts)
         return {"message_id": message.message_id, "state": message.state, "accepted": accepted}
+
+    async def output(self, request: web.Request, node: FakeNode, data: Any) -> Any:
+        message = self._message(node, request.match_info["mid"])
+        chunks = data.get("chunks")
+        if not isinstance(chunks, list) or not chunks or len(chunks) > protocol.MAX_OUTPUT_CHUNKS:
+            raise Refused(400, protocol.ERROR_BAD_REQUEST, "chunks")
+        stored = 0
+        for chunk in chunks:
+            key = (chunk["step"], chunk["stream"])
+            offset, text = chunk["offset"], chunk["data"]
+            if chunk["stream"] not in ("stdout", "stderr"):
+                raise Refused(400, protocol.ERROR_BAD_REQUEST, "stream")
+            if len(text) > protocol.MAX_OUTPUT_CHUNK_CHARS:
+                raise Refused(400, protocol.ERROR_BAD_REQUEST, "data is too long")
+            have = message.output.get(key, "")
+            if offset > len(have):
+                raise Refused(400, protocol.ERROR_BAD_REQUEST, f"offset {offset} leaves a gap")
+            if offset + len(text) <= len(have):
+                assert have[offset : offset + len(text)] == text, "a resent chunk differs"
+                continue  # stored already: ignored
+            message.output[key] = have[:offset] + text
+            stored += 1
+        message.uploads.append(chunks)
+        return {"stored": stored}
+
+    async def secure_parameters_endpoint(
+        self, request: web.Request, node: FakeNode, data: Any
+    ) -> Any:
+        self._message(node, str(data.get("message_id")))
+        names = data.get("names") or []
+        for name in names:
+            if name in self.denied_parameters:
+                raise Refused(403, protocol.ERROR_ACCESS_DENIED, f"you may not read {name}")
+            if name not in self.secure_parameters:
+                raise Refused(400, protocol.ERROR_PARAMETER_NOT_FOUND, f"no parameter {name}")
+        return {"parameters": {name: self.secure_parameters[name] for name in names}}
 
     async def facts(self, request: web.Request, node: FakeNode, data: Any) -> Any:
         node.facts = data["facts"]

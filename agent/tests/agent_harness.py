@@ -1,15 +1,19 @@
-"""Running one real NodeRuntime against the fake server, for the runtime's tests."""
+"""Running one real NodeRuntime against the fake server, for the runtime's tests, and the
+RunCommand payloads the Run Command tests send it."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from agent_fake_server import ACTIVATION_CODE, ACTIVATION_ID, FakeBosun
 
+from bosun_agent import protocol
 from bosun_agent.client import AgentClient, new_session
+from bosun_agent.commands import register_command_handlers
 from bosun_agent.facts import machine_fingerprint
 from bosun_agent.handlers import HandlerRegistry, builtin_handlers
 from bosun_agent.registration import register_node
@@ -31,6 +35,13 @@ FACTS = {
 
 async def facts_provider() -> dict[str, Any]:
     return dict(FACTS)
+
+
+def command_handlers(platform_type: str | None = None) -> HandlerRegistry:
+    """The built-in handlers and Run Command, as the real agent registers them."""
+    registry = builtin_handlers(facts_provider)
+    register_command_handlers(registry, facts_provider, platform_type=platform_type)
+    return registry
 
 
 async def register(server: FakeBosun, state: AgentState, **options: Any) -> Identity:
@@ -94,3 +105,37 @@ class running_agent:
         if not self.harness.task.done():
             await self.harness.stop()
         await self.harness.session.close()
+
+
+# Run Command.
+
+
+def shell_step(name: str, *lines: str, **inputs: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "action": protocol.ACTION_RUN_SHELL_SCRIPT,
+        "inputs": {"runCommand": list(lines), **inputs},
+    }
+
+
+def command_payload(*steps: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    """A RunCommand payload as the server sends it (PROTOCOL.md "Run Command")."""
+    return {
+        "command_id": "3f2a0000-0000-4000-8000-000000000001",
+        "document_name": "Bosun-RunShellScript",
+        "document_version": "1",
+        "execution_timeout": 60,
+        "output_limit": 1_000_000,
+        "secure_parameters": [],
+        "steps": list(steps),
+        **overrides,
+    }
+
+
+def process_gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody has reaped yet."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return text[text.rfind(")") + 2 :].startswith("Z")

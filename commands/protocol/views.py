@@ -13,7 +13,6 @@ from fleet.protocol.errors import bad_request
 from fleet.protocol.validation import text_field
 from fleet.protocol.views import AgentCall, agent_view
 
-MAX_CHUNKS = 64
 MAX_STEPS = 100
 MAX_NAMES = 50
 
@@ -27,8 +26,8 @@ def output(call: AgentCall, message_id: str) -> dict[str, Any]:
 
 
 def _chunks(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list) or len(value) > MAX_CHUNKS:
-        raise bad_request(f"chunks: a list of at most {MAX_CHUNKS} output chunks")
+    if not isinstance(value, list) or len(value) > protocol.MAX_OUTPUT_CHUNKS:
+        raise bad_request(f"chunks: a list of at most {protocol.MAX_OUTPUT_CHUNKS} output chunks")
     chunks = []
     for number, chunk in enumerate(value):
         where = f"chunks[{number}]"

@@ -15,7 +15,7 @@ from bosun_agent import protocol
 
 from access.authorization import Principal
 from bosun.lib.errors import AccessDenied
-from commands.models import Invocation
+from commands.models import TERMINAL_INVOCATION_STATUSES, Invocation
 from commands.output import chunks_store
 from fleet.models import ManagedNode, MessageState, NodeMessage
 from fleet.protocol.errors import refusal
@@ -46,13 +46,15 @@ def invocation_output_add(
     *, node: ManagedNode, message_id: str, chunks: list[dict[str, Any]]
 ) -> int:
     message = _running_message(node, message_id)
-    invocation_id = (
-        Invocation.objects.filter(message_id=message.message_id)
-        .values_list("pk", flat=True)
-        .first()
+    invocation = (
+        Invocation.objects.filter(message_id=message.message_id).values_list("pk", "status").first()
     )
-    if invocation_id is None:
+    if invocation is None:
         raise refusal(protocol.ERROR_NOT_FOUND, f"no invocation for message {message_id[:40]}")
+    invocation_id, status = invocation
+    if status in TERMINAL_INVOCATION_STATUSES:
+        # Its output was assembled when it ended: a late duplicate would only be left behind.
+        return 0
     return chunks_store(invocation_id, chunks)
 
 
@@ -60,7 +62,9 @@ def secure_parameters_read(
     *, node: ManagedNode, message_id: str, names: list[str], source_ip: str
 ) -> dict[str, str]:
     message = _running_message(node, message_id)
-    if message.state != MessageState.ACKED:
+    # Leased counts too: the agent journals before it acks, and runs a message whose ack
+    # could not reach the server (at most once either way).
+    if message.state not in (MessageState.LEASED, MessageState.ACKED):
         raise refusal(
             protocol.ERROR_NOT_FOUND,
             f"message {message.message_id} is not running on this node ({message.state})",

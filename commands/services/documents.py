@@ -177,6 +177,8 @@ def document_update(
             version.version_name = version_name
             version.save(update_fields=["version_name"])
         Document.objects.filter(pk=document.pk).update(latest_version=number)
+        document.latest_version = number
+        version.document = document
         principal.record(
             "ssm:UpdateDocument",
             resources=[document_arn(document.name)],
