@@ -42,12 +42,24 @@ def _send_to_agent(node_id: str, message: dict[str, Any]) -> None:
 def wake_agents_on_commit(node_ids: list[str]) -> None:
     """Tell connected agents that messages wait for them; polling covers the rest."""
     ids = list(dict.fromkeys(node_ids))
+    transaction.on_commit(lambda: _wake_all(ids))
 
-    def wake() -> None:
-        for node_id in ids:
-            _send_to_agent(node_id, {"type": AGENT_WAKE})
 
-    transaction.on_commit(wake)
+def _wake_all(node_ids: list[str]) -> None:
+    """One trip into the event loop for the lot: a command sent to a thousand nodes would
+    otherwise pay async_to_sync's thread hand-off a thousand times."""
+    layer = get_channel_layer()
+    if layer is None or not node_ids:
+        return
+
+    async def send_all() -> None:
+        for node_id in node_ids:
+            try:
+                await layer.group_send(agent_group(node_id), {"type": AGENT_WAKE})
+            except Exception:
+                realtime.logger.exception("could not signal agent %s", node_id)
+
+    async_to_sync(send_all)()
 
 
 def rotate_agent_key_on_commit(node_id: str) -> None:
