@@ -50,6 +50,7 @@ lint: install
 		webhooks/tasks.py webhooks/api \
 		commands/services commands/documents commands/selectors.py commands/output.py \
 		commands/rates.py commands/statuses.py commands/querysets.py commands/protocol \
+		commands/api commands/views commands/forms.py commands/templatetags \
 		parameters/rules.py parameters/policies.py parameters/services.py parameters/selectors.py \
 		parameters/scope.py parameters/querysets.py parameters/enforcement.py parameters/events.py \
 		parameters/references.py parameters/transfer.py parameters/tasks.py

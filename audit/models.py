@@ -65,6 +65,7 @@ class AuditEvent(AppendOnlyModel):
         WS = "ws", "Websocket"
         TASK = "task", "Background task"
         CLI = "cli", "Command line"
+        AGENT = "agent", "Agent"  # a node's agent, acting for a command's sender
 
     # Gapless and in commit order: assigned under the chain head's lock, never by a sequence
     # object (those skip numbers on rollback).

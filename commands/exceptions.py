@@ -102,3 +102,18 @@ class InvalidPluginName(CommandsError):
 class DuplicateInstanceId(CommandsError):
     aws_code = "DuplicateInstanceId"
     code = "duplicate_instance_id"
+
+
+class CommandAlreadyEnded(InvalidCommandId):
+    """Cancelling a command that has ended: a mistake of timing, not an unknown command."""
+
+    code = "command_already_ended"
+    http_status = 400
+
+
+class TargetsMatchNothing(CommandsError):
+    """A send whose targets reach no node the sender may run commands on (AWS answers
+    InvalidInstanceId); a mistake in the request, so a 400 and not a missing page."""
+
+    aws_code = "InvalidInstanceId"
+    code = "targets_match_nothing"

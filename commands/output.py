@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db.models.functions import Length
 
 from commands.models import Invocation, OutputChunk
 
@@ -21,19 +22,30 @@ STREAMS = ("stdout", "stderr")
 
 
 def chunks_store(invocation_id: int, chunks: Iterable[dict[str, Any]]) -> int:
-    """Keep uploaded chunks (already validated); a chunk seen before is ignored."""
+    """Keep uploaded chunks (already validated); a chunk seen before is ignored.
+
+    An agent whose upload was stored but whose answer was lost sends again from the same
+    offset, with whatever came since: at one offset the longer text (the stream only grows)
+    replaces the shorter, or the output in between would be lost."""
+    longest: dict[tuple[int, str, int], str] = {}
+    for chunk in chunks:
+        key = (chunk["step"], chunk["stream"], chunk["offset"])
+        if len(chunk["data"]) > len(longest.get(key, "")):
+            longest[key] = chunk["data"]
     rows = [
-        OutputChunk(
-            invocation_id=invocation_id,
-            step=chunk["step"],
-            stream=chunk["stream"],
-            offset=chunk["offset"],
-            data=chunk["data"],
-        )
-        for chunk in chunks
-        if chunk["data"]
+        OutputChunk(invocation_id=invocation_id, step=step, stream=stream, offset=offset, data=data)
+        for (step, stream, offset), data in longest.items()
     ]
+    if not rows:
+        return 0
     OutputChunk.objects.bulk_create(rows, ignore_conflicts=True)
+    stored = OutputChunk.objects.filter(
+        invocation_id=invocation_id, offset__in={offset for _, _, offset in longest}
+    ).values_list("pk", "step", "stream", "offset", Length("data"))
+    for pk, step, stream, offset, length in stored:
+        data = longest.get((step, stream, offset))
+        if data is not None and len(data) > length:
+            OutputChunk.objects.filter(pk=pk).update(data=data)
     return len(rows)
 
 

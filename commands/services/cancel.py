@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from access.authorization import Principal, authorize
 from commands import statuses
-from commands.exceptions import InvalidCommandId
+from commands.exceptions import CommandAlreadyEnded, InvalidCommandId
 from commands.models import OPEN_INVOCATION_STATUSES, Command, Invocation, InvocationStatus
 from commands.scope import command_arn
 from commands.selectors import invocations_visible
+from commands.services.dispatch import command_dispatch
 from commands.services.settle import command_settle_on_commit
 from fleet.models import MessageState, NodeMessage
 from fleet.protocol.messages import message_enqueue
@@ -44,12 +45,17 @@ def command_cancel(
         if command is None:
             raise InvalidCommandId(f"There is no command {command_id!s:.40}.")
         if command.is_terminal:
-            raise InvalidCommandId(
-                f"Command {command.command_id} has already ended ({command.status})."
+            raise CommandAlreadyEnded(
+                f"Command {command.command_id} has already ended ({command.status}); there is "
+                "nothing left to cancel."
             )
         invocations = invocations_visible(principal=principal, command=command, action=CANCEL)
         if instance_ids:
             invocations = invocations.filter(node_id__in=list(instance_ids))
+        elif invocations.count() < command.invocations.count():
+            # Some nodes are beyond this principal's reach: cancelling "the command" means
+            # the invocations they may touch; the rest go on (and may still be sent).
+            instance_ids = list(invocations.values_list("node_id", flat=True))
         else:
             Command.objects.filter(pk=command.pk).update(cancel_requested_at=now)
             command.cancel_requested_at = now
@@ -84,7 +90,10 @@ def command_cancel(
             if dispatched is not None and started is None and message_id not in withdrawn
         ]
         _stop_running(command, running, now)
-        if not instance_ids:
+        if instance_ids:
+            # The cancelled ones freed their slots: the rest of the command goes on.
+            command_dispatch(command, now=now)
+        else:
             Command.objects.filter(pk=command.pk).update(dispatch_complete=True)
         principal.record(
             CANCEL,

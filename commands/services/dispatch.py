@@ -7,6 +7,7 @@ process dying between them loses nothing: the rows say what is left to send.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from bosun_agent import protocol
@@ -35,35 +36,61 @@ def command_dispatch(command: Command, *, now: datetime) -> int:
         _withdraw(command, now)
         return 0
     room = command.concurrency_limit - counts["in_flight"]
-    batch = (
-        list(
+    sent = 0
+    while room > 0:
+        batch = list(
             undispatched.order_by("sequence").values_list(
                 "pk", "node_id", "message_id", "node__status"
             )[:room]
         )
-        if room > 0
-        else []
-    )
-    if batch:
-        offline = [pk for pk, _, _, status in batch if status != NodeStatus.ONLINE]
-        online = [pk for pk, _, _, status in batch if status == NodeStatus.ONLINE]
-        invocations.filter(pk__in=online).update(dispatched_at=now)
-        # An offline node's message waits for it: AWS calls that Delayed.
-        invocations.filter(pk__in=offline).update(
-            dispatched_at=now, status=InvocationStatus.DELAYED, status_details=statuses.DELAYED
-        )
-        message_enqueue(
-            node_ids=[node_id for _, node_id, _, _ in batch],
-            message_ids=[message_id for _, _, message_id, _ in batch],
-            kind=protocol.MESSAGE_RUN_COMMAND,
-            payload=command.payload,
-            created_by_arn=command.requested_by_arn,
-            deliver_before=command.expires_after,
-        )
-    if len(batch) < room or not undispatched.exists():
+        if not batch:
+            break
+        gone = [pk for pk, _, _, status in batch if status == NodeStatus.DEREGISTERED]
+        live = [row for row in batch if row[0] not in gone]
+        _undeliverable(command, gone, now)
+        _send(command, live, now)
+        sent += len(live)
+        room -= len(live)
+        if len(batch) < room + len(live):
+            break  # fewer were waiting than there was room for: all are out
+    if not undispatched.exists():
         Command.objects.filter(pk=command.pk).update(dispatch_complete=True)
         command.dispatch_complete = True
-    return len(batch)
+    return sent
+
+
+def _send(command: Command, batch: list[tuple[int, str, uuid.UUID, str]], now: datetime) -> None:
+    if not batch:
+        return
+    offline = [pk for pk, _, _, status in batch if status != NodeStatus.ONLINE]
+    online = [pk for pk, _, _, status in batch if status == NodeStatus.ONLINE]
+    invocations = command.invocations.all()
+    invocations.filter(pk__in=online).update(dispatched_at=now)
+    # An offline node's message waits for it: AWS calls that Delayed.
+    invocations.filter(pk__in=offline).update(
+        dispatched_at=now, status=InvocationStatus.DELAYED, status_details=statuses.DELAYED
+    )
+    message_enqueue(
+        node_ids=[node_id for _, node_id, _, _ in batch],
+        message_ids=[message_id for _, _, message_id, _ in batch],
+        kind=protocol.MESSAGE_RUN_COMMAND,
+        payload=command.payload,
+        created_by_arn=command.requested_by_arn,
+        deliver_before=command.expires_after,
+    )
+
+
+def _undeliverable(command: Command, pks: list[int], now: datetime) -> None:
+    """A node deregistered while its invocation waited its turn: nothing will ever run it.
+    (AWS does not count undeliverable nodes against MaxErrors, and neither does Bosun.)"""
+    if pks:
+        command.invocations.filter(pk__in=pks).update(
+            status=InvocationStatus.FAILED,
+            status_details=statuses.UNDELIVERABLE,
+            reason="Not sent: the node was deregistered before its turn came.",
+            dispatched_at=now,
+            finished_at=now,
+        )
 
 
 def _withdraw(command: Command, now: datetime) -> None:

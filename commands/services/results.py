@@ -19,6 +19,7 @@ from commands import statuses
 from commands.models import (
     OPEN_INVOCATION_STATUSES,
     Command,
+    CommandStatus,
     Invocation,
     InvocationStatus,
 )
@@ -42,6 +43,8 @@ OUTCOMES = {
 }
 STEP_STATUSES = (*protocol.RUN_OUTCOMES, protocol.STEP_SKIPPED)
 _MAX_TEXT = 2000
+# Offsets are stored as 32-bit integers (as the output endpoint bounds them).
+MAX_OFFSET = 2**31
 
 
 def register() -> None:
@@ -50,13 +53,22 @@ def register() -> None:
 
 
 def invocation_started(message: NodeMessage) -> None:
-    Invocation.objects.filter(
+    waiting = Invocation.objects.filter(
         message_id=message.message_id,
         status__in=(InvocationStatus.PENDING, InvocationStatus.DELAYED),
-    ).update(
+    )
+    command_pk = waiting.values_list("command_id", flat=True).first()
+    if command_pk is None:
+        return
+    waiting.update(
         status=InvocationStatus.IN_PROGRESS,
         status_details=statuses.IN_PROGRESS,
         started_at=message.acked_at or timezone.now(),
+    )
+    # A started invocation makes a Pending command InProgress (what settle would conclude);
+    # nothing else about the command changes when a node starts.
+    Command.objects.filter(pk=command_pk, status=CommandStatus.PENDING).update(
+        status=CommandStatus.IN_PROGRESS, status_details=statuses.IN_PROGRESS
     )
 
 
@@ -106,8 +118,8 @@ def _outcome(
     if outcome not in OUTCOMES:
         outcome = protocol.STEP_SUCCESS if state == MessageState.SUCCEEDED else protocol.STEP_FAILED
     status, details = OUTCOMES[outcome]
-    code = result.get("response_code")
-    response_code = code if isinstance(code, int) and not isinstance(code, bool) else None
+    code = _number(result.get("response_code"))
+    response_code = code if code is not None and -(2**31) <= code < 2**31 else None
     return status, details, response_code, _text(result.get("error")), clean
 
 
@@ -130,8 +142,11 @@ def _step(entry: Any) -> dict[str, Any]:
         raw = entry.get(stream)
         report: dict[str, Any] = raw if isinstance(raw, dict) else {}
         data = report.get("data")
+        offset = max(0, _number(report.get("offset")) or 0)
+        if offset >= MAX_OFFSET:
+            raise ProtocolError(protocol.ERROR_BAD_REQUEST, f"the {stream} offset is out of range")
         step[stream] = {
-            "offset": max(0, _number(report.get("offset")) or 0),
+            "offset": offset,
             "data": data if isinstance(data, str) else "",
             "dropped_bytes": max(0, _number(report.get("dropped_bytes")) or 0),
         }
@@ -145,7 +160,12 @@ def _number(value: Any, *, whole: bool = True) -> Any:
         return None
     if whole:
         return value if isinstance(value, int) else None
-    return float(value) if isinstance(value, (int, float)) else None
+    if not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        raise ProtocolError(protocol.ERROR_BAD_REQUEST, "a time is out of range") from None
 
 
 def _text(value: Any) -> str:

@@ -21,13 +21,12 @@ from access.directory import user_arn
 from commands import rates
 from commands.documents.schema import MAX_TIMEOUT_SECONDS, SCRIPT_ACTIONS, StepSpec, document_spec
 from commands.documents.values import substitute, values_resolve
-from commands.exceptions import CommandsValidationError, InvalidParameters
+from commands.exceptions import CommandsValidationError, InvalidParameters, TargetsMatchNothing
 from commands.models import Command, DocumentVersion, Invocation
 from commands.scope import command_arn, document_arn
 from commands.selectors import document_version_get
 from commands.services.dispatch import command_dispatch
 from commands.services.settle import command_settle_on_commit
-from fleet.exceptions import InvalidInstanceId
 from fleet.models import ManagedNode
 from fleet.targets import INSTANCE_IDS, MAX_INSTANCE_IDS, Resolution, targets_resolve
 from parameters.exceptions import ParameterNotFound
@@ -70,7 +69,7 @@ def command_send(
     payload, execution_timeout = _payload(principal, version, parameters)
     resolution = targets_resolve(principal=principal, targets=wanted, action=SEND)
     if not resolution.total:
-        raise InvalidInstanceId(_nothing_reached(resolution))
+        raise TargetsMatchNothing(_nothing_reached(resolution), field="targets")
     nodes = dict(ManagedNode.objects.filter(pk__in=resolution.node_ids).values_list("id", "name"))
     now = timezone.now()
     command_id = str(uuid.uuid4())

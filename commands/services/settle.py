@@ -8,7 +8,7 @@ whichever settle runs last sees them all. The sweep settles too, as a backstop.
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from commands import statuses
@@ -80,12 +80,11 @@ def _settle_if_due(command_pk: int) -> None:
     still_open = Invocation.objects.filter(
         command_id=command_pk, status__in=OPEN_INVOCATION_STATUSES
     ).exists()
-    if (
-        still_open
-        and Command.objects.filter(
-            pk=command_pk, status__in=(CommandStatus.IN_PROGRESS, CommandStatus.CANCELLING)
-        ).exists()
-    ):
+    # A cancel request is a change of the command's own status (InProgress → Cancelling).
+    running = Q(status=CommandStatus.IN_PROGRESS, cancel_requested_at__isnull=True) | Q(
+        status=CommandStatus.CANCELLING
+    )
+    if still_open and Command.objects.filter(running, pk=command_pk).exists():
         return
     command_settle(command_pk)
 

@@ -106,17 +106,23 @@ def _lost_messages(now: datetime, touched: set[int]) -> int:
                 state__in=(MessageState.EXPIRED, MessageState.CANCELLED), kind="RunCommand"
             ).values("message_id")
         )
-        .values_list("pk", "command_id", "message_id")[:BATCH]
+        .values_list("pk", "command_id", "message_id", "started_at")[:BATCH]
     )
     if not rows:
         return 0
     states = dict(
-        NodeMessage.objects.filter(message_id__in=[m for _, _, m in rows]).values_list(
+        NodeMessage.objects.filter(message_id__in=[m for _, _, m, _ in rows]).values_list(
             "message_id", "state"
         )
     )
-    expired = [pk for pk, _, m in rows if states.get(m) == MessageState.EXPIRED]
-    cancelled = [pk for pk, _, m in rows if states.get(m) == MessageState.CANCELLED]
+    expired = [pk for pk, _, m, _ in rows if states.get(m) == MessageState.EXPIRED]
+    cancelled = [
+        pk for pk, _, m, started in rows if states.get(m) == MessageState.CANCELLED and not started
+    ]
+    # Cancelled under a running command: the node was deregistered while it ran.
+    cut_off = [
+        pk for pk, _, m, started in rows if states.get(m) == MessageState.CANCELLED and started
+    ]
     ended = _end(
         expired,
         statuses.DELIVERY_TIMED_OUT,
@@ -131,7 +137,14 @@ def _lost_messages(now: datetime, touched: set[int]) -> int:
         "The command could not be delivered: the node was deregistered.",
         now,
     )
-    touched.update(command_pk for _, command_pk, _ in rows)
+    ended += _end(
+        cut_off,
+        statuses.FAILED,
+        InvocationStatus.FAILED,
+        "The node was deregistered while it ran the command; its result will never come.",
+        now,
+    )
+    touched.update(command_pk for _, command_pk, _, _ in rows)
     return ended
 
 

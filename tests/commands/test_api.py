@@ -632,9 +632,9 @@ def test_a_send_is_checked_against_the_document(api, dev_node, greeting, data, s
         ({"instance_ids": ["i-123"]}, 400, "invalid_target", "not a managed node id"),
         ({"instance_ids": None, "targets": [{"Key": "color", "Values": ["red"]}]}, 400,
          "invalid_target", "unknown key"),
-        ({"instance_ids": None, "targets": [{"Key": "tag:Env", "Values": ["qa"]}]}, 404,
-         "invalid_instance_id", "match no managed node"),
-        ({"instance_ids": ["mi-0123456789abcdef0"]}, 404, "invalid_instance_id",
+        ({"instance_ids": None, "targets": [{"Key": "tag:Env", "Values": ["qa"]}]}, 400,
+         "targets_match_nothing", "match no managed node"),
+        ({"instance_ids": ["mi-0123456789abcdef0"]}, 400, "targets_match_nothing",
          "not managed nodes: mi-0123456789abcdef0"),
         ({"instance_ids": None, "targets": [{"Key": "resource-groups:Name", "Values": ["x"]}]},
          404, "resource_group_not_found", "no resource group"),
@@ -662,7 +662,7 @@ def test_the_dev_sender_reaches_dev_nodes_and_a_named_prod_node_is_refused(
 
 
 def test_the_dev_sender_is_refused_prod_alone_and_told_why(dev_sender, prod_node):
-    detail = error(send(dev_sender, instance_ids=[prod_node.pk]), 404, "invalid_instance_id")
+    detail = error(send(dev_sender, instance_ids=[prod_node.pk]), 400, "targets_match_nothing")
     assert f"not allowed to send to: {prod_node.pk}" in detail
 
 
@@ -739,7 +739,7 @@ def test_a_command_is_cancelled_on_some_nodes_or_all(
     assert rest.status_code == 200 and rest.json()["open_invocations"] == 1
     assert api.get(f"{COMMANDS}{command_id}/").json()["status"] == "Cancelled"
     ended = api.post(f"{COMMANDS}{command_id}/cancel/", {}, format="json")
-    assert "already ended" in error(ended, 404, "invalid_command_id")
+    assert "already ended" in error(ended, 400, "command_already_ended")
     shape = api.post(f"{COMMANDS}{command_id}/cancel/", {"instance_ids": "all"}, format="json")
     assert error(shape, 400, "validation_error").startswith("instance_ids:")
 
