@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -43,7 +44,32 @@ MAX_COMMENT = 100
 OUTPUT_LIMIT_BYTES = 8 * 1024 * 1024
 
 
-def command_send(
+@dataclass(frozen=True)
+class CommandPlan:
+    """A send that has passed every check and wrote nothing: what the review page shows and
+    what command_send writes."""
+
+    version: DocumentVersion
+    parameters: dict[str, Any]
+    payload: dict[str, Any]
+    execution_timeout: int
+    targets: list[dict[str, Any]]
+    resolution: Resolution
+    max_concurrency: str
+    max_errors: str
+    timeout_seconds: int
+    comment: str
+
+    @property
+    def concurrency_limit(self) -> int:
+        return rates.concurrency_limit(self.max_concurrency, self.resolution.total)
+
+    @property
+    def error_limit(self) -> int:
+        return rates.error_limit(self.max_errors, self.resolution.total)
+
+
+def command_plan(
     *,
     principal: Principal,
     document_name: str,
@@ -55,7 +81,8 @@ def command_send(
     max_errors: str = rates.DEFAULT_MAX_ERRORS,
     timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     comment: str = "",
-) -> Command:
+) -> CommandPlan:
+    """Every check of a send, writing nothing (a dry run): raises what command_send would."""
     rates.rate_check(max_concurrency, max_errors)
     timeout_seconds = _checked_timeout(timeout_seconds)
     if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
@@ -70,10 +97,54 @@ def command_send(
     resolution = targets_resolve(principal=principal, targets=wanted, action=SEND)
     if not resolution.total:
         raise TargetsMatchNothing(_nothing_reached(resolution), field="targets")
+    return CommandPlan(
+        version=version,
+        parameters=dict(parameters or {}),
+        payload=payload,
+        execution_timeout=execution_timeout,
+        targets=wanted,
+        resolution=resolution,
+        max_concurrency=max_concurrency,
+        max_errors=max_errors,
+        timeout_seconds=timeout_seconds,
+        comment=comment,
+    )
+
+
+def command_send(
+    *,
+    principal: Principal,
+    document_name: str,
+    document_version: str | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    targets: Sequence[Mapping[str, Any]] | None = None,
+    instance_ids: Sequence[str] | None = None,
+    max_concurrency: str = rates.DEFAULT_MAX_CONCURRENCY,
+    max_errors: str = rates.DEFAULT_MAX_ERRORS,
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
+    comment: str = "",
+) -> Command:
+    plan = command_plan(
+        principal=principal,
+        document_name=document_name,
+        document_version=document_version,
+        parameters=parameters,
+        targets=targets,
+        instance_ids=instance_ids,
+        max_concurrency=max_concurrency,
+        max_errors=max_errors,
+        timeout_seconds=timeout_seconds,
+        comment=comment,
+    )
+    return _written(principal, plan)
+
+
+def _written(principal: Principal, plan: CommandPlan) -> Command:
+    resolution, version = plan.resolution, plan.version
     nodes = dict(ManagedNode.objects.filter(pk__in=resolution.node_ids).values_list("id", "name"))
     now = timezone.now()
     command_id = str(uuid.uuid4())
-    payload["command_id"] = command_id
+    payload = {**plan.payload, "command_id": command_id}
     with transaction.atomic():
         command = Command.objects.create(
             command_id=command_id,
@@ -81,16 +152,16 @@ def command_send(
             document_name=version.document.name,
             document_version=str(version.version),
             document_hash=version.content_hash,
-            parameters=dict(parameters or {}),
-            targets=list(wanted),
-            comment=comment,
-            max_concurrency=max_concurrency,
-            max_errors=max_errors,
-            concurrency_limit=rates.concurrency_limit(max_concurrency, resolution.total),
-            error_limit=rates.error_limit(max_errors, resolution.total),
-            timeout_seconds=timeout_seconds,
-            execution_timeout=execution_timeout,
-            expires_after=now + timedelta(seconds=timeout_seconds),
+            parameters=plan.parameters,
+            targets=plan.targets,
+            comment=plan.comment,
+            max_concurrency=plan.max_concurrency,
+            max_errors=plan.max_errors,
+            concurrency_limit=plan.concurrency_limit,
+            error_limit=plan.error_limit,
+            timeout_seconds=plan.timeout_seconds,
+            execution_timeout=plan.execution_timeout,
+            expires_after=now + timedelta(seconds=plan.timeout_seconds),
             payload=payload,
             target_count=resolution.total,
             left_out=_left_out(resolution),
@@ -116,10 +187,10 @@ def command_send(
                 "DocumentName": command.document_name,
                 "DocumentVersion": command.document_version,
                 "TargetCount": resolution.total,
-                "Targets": list(wanted),
-                "MaxConcurrency": max_concurrency,
-                "MaxErrors": max_errors,
-                "Comment": comment or None,
+                "Targets": plan.targets,
+                "MaxConcurrency": plan.max_concurrency,
+                "MaxErrors": plan.max_errors,
+                "Comment": plan.comment or None,
             },
         )
         command_settle_on_commit(command.pk)

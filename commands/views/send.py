@@ -24,7 +24,6 @@ from bosun.lib.errors import AccessDenied, BosunError
 from commands import selectors
 from commands.documents.builtin import canonical_name
 from commands.documents.schema import DocumentSpec, document_spec
-from commands.documents.values import values_resolve
 from commands.exceptions import CommandsError
 from commands.forms import (
     TARGET_FIELDS,
@@ -36,7 +35,7 @@ from commands.forms import (
 )
 from commands.models import Document, DocumentVersion
 from commands.scope import document_arn
-from commands.services.send import SEND, command_send
+from commands.services.send import SEND, command_plan, command_send
 from commands.views.common import HtmxHttpRequest, commands_page, render_form, wants_partial
 from fleet.exceptions import FleetError
 from fleet.models import ManagedNode, ResourceGroup
@@ -326,34 +325,29 @@ def command_send_page(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _checked(principal: Principal, setup: Setup) -> Preview | None:
-    """What can be checked before sending: the parameter values against the document, and
-    the nodes the targets reach. None, with the errors beside their fields, when it fails."""
-    parameters, spec, _ = setup.chosen()
+    """The send's dry run (command_plan: every check, nothing written). None, with the
+    errors beside their fields, when it fails; else what the targets reach, for the review."""
     try:
-        values_resolve(spec.parameters, parameters.values())
-    except CommandsError as error:
+        plan = command_plan(principal=principal, **_send_arguments(setup))
+    except BosunError as error:
         place_error(setup, error)
         return None
-    preview = preview_of(principal, setup.form.targets)
-    if preview is None or preview.error:
-        setup.form.add_error(setup.form.target_field, preview.error if preview else "")
-        return None
-    if preview.resolution and not preview.resolution.total:
-        setup.form.add_error(setup.form.target_field, _nothing_reached(preview.resolution))
-        return None
-    return preview
+    return Preview(plan.resolution)
 
 
-def _nothing_reached(resolution: Resolution) -> str:
-    parts = []
-    if resolution.refused_ids:
-        parts.append(f"not allowed: {', '.join(resolution.refused_ids)}")
-    if resolution.unknown_ids:
-        parts.append(f"not managed nodes: {', '.join(resolution.unknown_ids)}")
-    if resolution.deregistered_ids:
-        parts.append(f"deregistered: {', '.join(resolution.deregistered_ids)}")
-    why = f" ({'; '.join(parts)})" if parts else ""
-    return f"These targets match no node you may send commands to{why}."
+def _send_arguments(setup: Setup) -> dict[str, Any]:
+    parameters, _, version = setup.chosen()
+    data = setup.form.cleaned_data
+    return {
+        "document_name": version.document.name,
+        "document_version": str(version.version),
+        "parameters": parameters.values(),
+        "targets": setup.form.targets,
+        "max_concurrency": data["max_concurrency"],
+        "max_errors": data["max_errors"],
+        "timeout_seconds": data["timeout_seconds"],
+        "comment": data["comment"],
+    }
 
 
 def _carried(data: QueryDict) -> list[tuple[str, str]]:
@@ -383,20 +377,8 @@ def _review(request: HtmxHttpRequest, setup: Setup, preview: Preview) -> HttpRes
 
 
 def _send(request: HtmxHttpRequest, principal: Principal, setup: Setup) -> HttpResponse:
-    parameters, _, version = setup.chosen()
-    data = setup.form.cleaned_data
     try:
-        command = command_send(
-            principal=principal,
-            document_name=version.document.name,
-            document_version=str(version.version),
-            parameters=parameters.values(),
-            targets=setup.form.targets,
-            max_concurrency=data["max_concurrency"],
-            max_errors=data["max_errors"],
-            timeout_seconds=data["timeout_seconds"],
-            comment=data["comment"],
-        )
+        command = command_send(principal=principal, **_send_arguments(setup))
     except BosunError as error:
         place_error(setup, error)
         return _editor(request, principal, setup)

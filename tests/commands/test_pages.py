@@ -450,7 +450,7 @@ def test_targets_by_tag_and_by_resource_group_reach_their_nodes(
         ({"timeout_seconds": "soon"}, "id_timeout_seconds", "Enter a whole number"),
         ({"param-executionTimeout": "0"}, "id_param-executionTimeout", "allowed pattern"),
         ({"comment": "x" * 101}, "id_comment", "at most 100 characters"),
-        ({"target_mode": "tags", "target_tags": "Env=nowhere"}, "id_target_tags", "match no node"),
+        ({"target_mode": "tags", "target_tags": "Env=nowhere"}, "id_target_tags", "no managed"),
         ({"target_mode": "tags", "target_tags": "bad key!=x"}, "id_target_tags", "Target 1"),
         ({"target_mode": "group", "resource_group": "ghost"}, "id_resource_group", "no resource"),
         ({"instance_ids": []}, "node-search", "Choose at least one node."),
@@ -542,7 +542,7 @@ def test_a_scoped_sender_sees_and_reaches_only_the_nodes_policy_allows(
     response = sender_client.post(reverse("commands:send"), send_form([prod_node.pk]))
     html = main(response)
     assert response.status_code == 400
-    assert f"not allowed: {prod_node.pk}" in html
+    assert f"not allowed to send to: {prod_node.pk}" in html
     both = main(
         sender_client.post(reverse("commands:send"), send_form([dev_node.pk, prod_node.pk]))
     )
