@@ -3,8 +3,6 @@ versions), two versions compared, and which version is the default."""
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from access.authorization import Principal, authorize, is_allowed, principal_of
+from bosun.lib.diff import diff_lines
 from commands import selectors
 from commands.documents.content import content_render
 from commands.documents.schema import document_spec
@@ -155,31 +154,6 @@ def document_default(request: HtmxHttpRequest, name: str) -> HttpResponse:
 
 
 # --- Two versions compared -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # "header", "hunk", "added", "removed", "same"
-    text: str
-
-
-def diff_lines(old: str, new: str, *, old_name: str, new_name: str) -> list[DiffLine]:
-    lines = []
-    for line in difflib.unified_diff(
-        old.splitlines(), new.splitlines(), old_name, new_name, lineterm="", n=3
-    ):
-        if line.startswith(("---", "+++")):
-            kind = "header"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "added"
-        elif line.startswith("-"):
-            kind = "removed"
-        else:
-            kind = "same"
-        lines.append(DiffLine(kind, line))
-    return lines
 
 
 @login_required

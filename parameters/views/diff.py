@@ -7,8 +7,6 @@ which holds the plaintexts, is never stored.
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -18,6 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_http_methods
 
 from access.authorization import Principal, principal_of
+from bosun.lib.diff import diff_lines
 from bosun.lib.errors import AccessDenied
 from parameters import selectors
 from parameters.forms import VersionPairForm
@@ -42,33 +41,6 @@ SETTINGS = (
     ("Modified by", "modified_user"),
     ("Modified at", "modified_at"),
 )
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # "header", "hunk", "added", "removed", "same"
-    text: str
-
-
-@sensitive_variables()
-def diff_lines(old: str, new: str, *, old_name: str, new_name: str) -> list[DiffLine]:
-    """A unified diff, line by line (the template escapes every line)."""
-    lines = []
-    for line in difflib.unified_diff(
-        old.splitlines(), new.splitlines(), old_name, new_name, lineterm=""
-    ):
-        if line.startswith(("---", "+++")):
-            kind = "header"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "added"
-        elif line.startswith("-"):
-            kind = "removed"
-        else:
-            kind = "same"
-        lines.append(DiffLine(kind, line))
-    return lines
 
 
 def _pair(
