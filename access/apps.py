@@ -12,6 +12,7 @@ class AccessConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         from access import navigation, reencrypt, services
+        from access.api import schema  # noqa: F401 - registers the access-key scheme
         from access.middleware import remember_mfa_step
         from access.models import AccessKey
 

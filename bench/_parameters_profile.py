@@ -200,7 +200,7 @@ def _tracer() -> Tracer:
     from access.authorization import Principal
     from bosun.lib import crypto, page_tokens
     from parameters import selectors
-    from parameters.api import common
+    from parameters.api import views as parameter_views
 
     tracer = Tracer()
     tracer.wrap(APIView, "dispatch", "DRF dispatch")
@@ -208,7 +208,7 @@ def _tracer() -> Tracer:
     tracer.wrap(AccessKeyAuthentication, "authenticate", "bearer authenticate")
     tracer.wrap(access_services, "access_key_secret", "access_key_secret")
     tracer.wrap(access_services, "access_key_mark_used", "access_key_mark_used")
-    tracer.wrap(common, "query", "query string check")
+    tracer.wrap(parameter_views, "query", "query string check")
     tracer.wrap(selectors, "parameter_get", "parameter_get")
     tracer.wrap(selectors, "parameters_by_path", "parameters_by_path")
     tracer.wrap(selectors, "_paged", "page scan")

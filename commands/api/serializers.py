@@ -12,6 +12,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bosun.lib.api import StrictBoolean
 from commands import rates
 from commands.api.common import MAX_PAGE
 from commands.models import (
@@ -25,7 +26,6 @@ from commands.models import (
 from commands.output import STREAMS
 from commands.selectors import DEFAULT, LATEST
 from commands.services.send import DEFAULT_TIMEOUT_SECONDS
-from parameters.api.serializers import StrictBoolean
 
 FORMATS = DocumentFormat.values
 # Documents and commands, as AWS reports them: a stored document is always usable.

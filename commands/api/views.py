@@ -17,6 +17,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from bosun.lib.api import ApiErrorSerializer, FirstRendererNegotiation, body, query
 from commands import selectors
 from commands.api import serializers as shapes
 from commands.api.common import (
@@ -37,9 +38,6 @@ from commands.services.documents import (
     document_update,
 )
 from commands.services.send import command_send
-from parameters.api import schema  # noqa: F401 - registers the access-key scheme
-from parameters.api.common import FirstRendererNegotiation, body, query
-from parameters.api.serializers import ApiErrorSerializer
 
 ERRORS: dict[int | tuple[int, str], Any] = {
     400: ApiErrorSerializer,

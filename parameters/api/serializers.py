@@ -12,29 +12,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from bosun.lib.api import StrictBoolean
 from parameters import rules, selectors
 from parameters.models import DataType, ParameterNotice, ParameterType, Tier
 from parameters.transfer import FORMATS
 
 TYPES = ParameterType.values
 FILTER_TIERS = Tier.values
-
-
-class StrictBoolean(serializers.BooleanField):
-    """true/false/1/0 and nothing else: a typo must not quietly read as false."""
-
-    default_error_messages = {"invalid": "Give true, false, 1 or 0."}
-
-    def to_internal_value(self, data: Any) -> bool:
-        if isinstance(data, bool):
-            return data
-        text = str(data).strip().lower()
-        if text in ("true", "1"):
-            return True
-        if text in ("false", "0"):
-            return False
-        self.fail("invalid")
-        raise AssertionError("unreachable")
 
 
 def _text(**kwargs: Any) -> serializers.CharField:
@@ -369,18 +353,3 @@ class ParameterNoticeSerializer(serializers.ModelSerializer):
 
 class ParameterNoticesResponse(serializers.Serializer):
     results = ParameterNoticeSerializer(many=True)
-
-
-class ApiErrorSerializer(serializers.Serializer):
-    """Every error: one readable line, a machine code, and per-field detail for form errors."""
-
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        # `fields` can't be declared: the name is the serializer's own property.
-        fields = super().get_fields()
-        fields["fields"] = serializers.DictField(
-            required=False, help_text="Per-field messages, for a 400 about the request's form."
-        )
-        return fields

@@ -15,22 +15,15 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from bosun.lib.api import NO_STORE, ApiErrorSerializer, FirstRendererNegotiation, body, query
 from parameters import selectors, services, transfer
-from parameters.api import schema  # noqa: F401 - registers the access-key scheme
 from parameters.api import serializers as shapes
-from parameters.api.common import (
-    NO_STORE,
-    TAG,
-    FirstRendererNegotiation,
-    ParameterAPIView,
-    body,
-    query,
-)
+from parameters.api.common import TAG, ParameterAPIView
 
 ERRORS: dict[int | tuple[int, str], Any] = {
-    400: shapes.ApiErrorSerializer,
-    403: shapes.ApiErrorSerializer,
-    404: shapes.ApiErrorSerializer,
+    400: ApiErrorSerializer,
+    403: ApiErrorSerializer,
+    404: ApiErrorSerializer,
 }
 
 
