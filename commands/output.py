@@ -66,14 +66,18 @@ def _assemble(pieces: Iterable[tuple[int, str]], limit: int | None = None) -> st
     return "".join(text)
 
 
-def live_output(invocation: Invocation, step: int, stream: str) -> str:
-    """What has arrived so far of a running step's stream (its first INLINE_CHARS)."""
+def live_output(
+    invocation: Invocation, step: int, stream: str, *, limit: int | None = INLINE_CHARS
+) -> str:
+    """What has arrived so far of a running step's stream: its first `limit` characters
+    (all of it with None, for a download)."""
     pieces = (
         OutputChunk.objects.filter(invocation=invocation, step=step, stream=stream)
         .order_by("offset")
         .values_list("offset", "data")
     )
-    return _assemble(pieces.iterator(), INLINE_CHARS)[:INLINE_CHARS]
+    text = _assemble(pieces.iterator(), limit)
+    return text if limit is None else text[:limit]
 
 
 def output_file_name(invocation: Invocation, step: int, stream: str) -> str:
@@ -152,5 +156,5 @@ def stream_full_text(invocation: Invocation, step: int, stream: str) -> str:
         with default_storage.open(entry["file"], "rb") as handle:
             return handle.read().decode("utf-8", errors="replace")
     if not invocation.is_terminal:
-        return live_output(invocation, step, stream)
+        return live_output(invocation, step, stream, limit=None)
     return str(entry.get("inline", ""))

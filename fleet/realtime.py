@@ -6,6 +6,7 @@ now", always after the commit.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -14,6 +15,9 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from bosun.lib import realtime
+
+# How many agents are woken at once (see _wake_all).
+WAKE_WAVE = 100
 
 # Consumers map these channel-layer message types to handler methods (agent_wake, ...).
 AGENT_WAKE = "agent.wake"
@@ -52,14 +56,21 @@ def _wake_all(node_ids: list[str]) -> None:
     if layer is None or not node_ids:
         return
 
-    async def send_all() -> None:
-        for node_id in node_ids:
-            try:
-                await layer.group_send(agent_group(node_id), {"type": AGENT_WAKE})
-            except Exception:
-                realtime.logger.exception("could not signal agent %s", node_id)
+    async def wake(node_id: str) -> None:
+        try:
+            await layer.group_send(agent_group(node_id), {"type": AGENT_WAKE})
+        except Exception:
+            realtime.logger.exception("could not signal agent %s", node_id)
 
-    async_to_sync(send_all)()
+    async def wake_in_waves() -> None:
+        # Each group_send is a round trip to Redis; one after another, a thousand of them
+        # took seconds. Waves overlap the round trips without flooding the connection pool.
+        for start in range(0, len(node_ids), WAKE_WAVE):
+            await asyncio.gather(
+                *(wake(node_id) for node_id in node_ids[start : start + WAKE_WAVE])
+            )
+
+    async_to_sync(wake_in_waves)()
 
 
 def rotate_agent_key_on_commit(node_id: str) -> None:

@@ -98,7 +98,9 @@ def invocation_replied(message: NodeMessage) -> None:
     if not command.dispatch_complete:
         locked = Command.objects.select_for_update().get(pk=command.pk)
         command_dispatch(locked, now=now)
-    command_settle_on_commit(command.pk)
+    # Read with the invocation: a command already running needs no settling until its end.
+    running = command.status == CommandStatus.IN_PROGRESS and command.cancel_requested_at is None
+    command_settle_on_commit(command.pk, known_running=running)
 
 
 def _outcome(
@@ -145,7 +147,10 @@ def _step(entry: Any) -> dict[str, Any]:
         offset = max(0, _number(report.get("offset")) or 0)
         if offset >= MAX_OFFSET:
             raise ProtocolError(protocol.ERROR_BAD_REQUEST, f"the {stream} offset is out of range")
+        length = _number(report.get("length"))
         step[stream] = {
+            # None when the agent did not say: then stored chunks are looked for.
+            "length": max(0, length) if isinstance(length, int) else None,
             "offset": offset,
             "data": data if isinstance(data, str) else "",
             "dropped_bytes": max(0, _number(report.get("dropped_bytes")) or 0),

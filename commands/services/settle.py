@@ -69,17 +69,21 @@ def command_settle(command_pk: int) -> None:
     Command.objects.filter(pk=command_pk).update(**changes)
 
 
-def command_settle_on_commit(command_pk: int) -> None:
-    transaction.on_commit(lambda: _settle_if_due(command_pk))
+def command_settle_on_commit(command_pk: int, *, known_running: bool = False) -> None:
+    """`known_running`: the caller read the command InProgress with no cancel requested, so
+    only its end can change its status (one query saved on every reply)."""
+    transaction.on_commit(lambda: _settle_if_due(command_pk, known_running))
 
 
-def _settle_if_due(command_pk: int) -> None:
+def _settle_if_due(command_pk: int, known_running: bool = False) -> None:
     """Settle when the command may have ended, or has just begun; in between, counts are
     refreshed by the sweep every few seconds (pages count invocations live), so a thousand
     replies do not queue a thousand updates on one command row."""
     still_open = Invocation.objects.filter(
         command_id=command_pk, status__in=OPEN_INVOCATION_STATUSES
     ).exists()
+    if still_open and known_running:
+        return
     # A cancel request is a change of the command's own status (InProgress → Cancelling).
     running = Q(status=CommandStatus.IN_PROGRESS, cancel_requested_at__isnull=True) | Q(
         status=CommandStatus.CANCELLING

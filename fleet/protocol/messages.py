@@ -185,7 +185,10 @@ def message_ack(*, node: ManagedNode, message_id: str) -> NodeMessage:
             moved = NodeMessage.objects.filter(
                 pk=message.pk, state__in=(MessageState.PENDING, MessageState.LEASED)
             ).update(state=MessageState.ACKED, acked_at=now)
-            message.refresh_from_db(fields=["state", "acked_at"])
+            if moved:
+                message.state, message.acked_at = MessageState.ACKED, now
+            else:
+                message.refresh_from_db(fields=["state", "acked_at"])
             handler = _ACK_HANDLERS.get(message.kind)
             if moved and handler is not None:
                 handler(message)
