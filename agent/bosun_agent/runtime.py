@@ -156,6 +156,8 @@ class NodeRuntime:
         self._outbox_retry_at = 0.0
         self._outbox_timer: asyncio.TimerHandle | None = None
         self._sending: set[str] = set()  # replies on the wire right now: never sent twice at once
+        self._in_flight: set[str] = set()  # messages this process runs now, until their reply
+        self._reclaimed = False  # the first fetch of this run has asked for its leases back
         # Long messages running now (RunCommand), so a CancelCommand can reach them.
         self.running = RunningMessages()
         self.handler_context = HandlerContext(
@@ -525,7 +527,12 @@ class NodeRuntime:
 
     async def _fetch_once(self) -> bool:
         """Fetch one batch and start it; True when the batch was full (fetch again)."""
-        answer = await self.call(protocol.FETCH_PATH, {"max": FETCH_BATCH})
+        body: dict[str, Any] = {"max": FETCH_BATCH}
+        if not self._reclaimed:
+            # This run's first fetch: what an earlier run leased and never acked comes back.
+            body["reclaim"] = True
+        answer = await self.call(protocol.FETCH_PATH, body)
+        self._reclaimed = True
         items = answer.get("messages")
         if not isinstance(items, list):
             return False
@@ -539,6 +546,12 @@ class NodeRuntime:
         return len(items) >= FETCH_BATCH
 
     async def _accept(self, message: Message) -> None:
+        if message.message_id in self._in_flight:
+            # Redelivered while it still runs here: its ack was lost and the lease ran out.
+            # Ack it now (the server then knows it started); its reply comes when it ends.
+            with contextlib.suppress(MessageNotFound, ServerUnavailable):
+                await self._ack(message)
+            return
         if self.state.journaled(message.message_id):
             # Redelivered (an ack was lost): never run it again; the saved reply answers.
             reply = self.state.saved_reply(message.message_id)
@@ -559,6 +572,7 @@ class NodeRuntime:
         except ServerUnavailable as exc:
             # Journaled, so it runs at most once; the reply goes through the outbox.
             self.log.warning("ack of %s failed (%s); running it anyway", message.message_id, exc)
+        self._in_flight.add(message.message_id)
         self._spawn(self._run_message(message))
 
     async def _ack(self, message: Message) -> None:
@@ -566,13 +580,17 @@ class NodeRuntime:
 
     async def _run_message(self, message: Message) -> None:
         try:
-            reply = await self.handlers.handle(message, self.handler_context)
-        except asyncio.CancelledError:
-            self.state.save_reply(
-                message.message_id, Reply.failed("the agent was stopped while running this message")
-            )
-            raise
-        self.state.save_reply(message.message_id, fit_reply(reply))
+            try:
+                reply = await self.handlers.handle(message, self.handler_context)
+            except asyncio.CancelledError:
+                self.state.save_reply(
+                    message.message_id,
+                    Reply.failed("the agent was stopped while running this message"),
+                )
+                raise
+            self.state.save_reply(message.message_id, fit_reply(reply))
+        finally:
+            self._in_flight.discard(message.message_id)
         await self._flush_outbox()  # older replies waiting there go first
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:

@@ -88,6 +88,7 @@ class FakeBosun:
         self.refuse_websockets = False
         self._close_requests: dict[int, tuple[int, str]] = {}
         self.requests: list[tuple[str, str]] = []  # (route, node id)
+        self.fetch_bodies: list[dict[str, Any]] = []
         # Run Command's SecureString values; a name in `denied_parameters` is AccessDenied.
         self.secure_parameters: dict[str, str] = {}
         self.denied_parameters: set[str] = set()
@@ -342,9 +343,12 @@ class FakeBosun:
     async def fetch(self, request: web.Request, node: FakeNode, data: Any) -> Any:
         now = time.time()
         batch: list[dict[str, Any]] = []
+        # As the server: a restarted agent's first fetch takes back what it leased unacked.
+        reclaim = data.get("reclaim") is True
+        self.fetch_bodies.append(dict(data))
         for message in node.messages:
             due = message.state == "pending" or (
-                message.state == "leased" and message.lease_until < now
+                message.state == "leased" and (reclaim or message.lease_until < now)
             )
             if due and len(batch) < int(data.get("max", 10)):
                 message.state = "leased"

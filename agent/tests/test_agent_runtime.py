@@ -60,6 +60,24 @@ def test_a_woken_agent_fetches_acks_runs_and_replies(fast: FakeBosun, state_dir:
     asyncio.run(scenario())
 
 
+def test_a_restarted_agent_reclaims_a_message_its_previous_run_leased_but_never_journaled(
+    fast: FakeBosun, state_dir: Path
+) -> None:
+    async def scenario() -> None:
+        state = StateDir(state_dir, create=True)
+        identity = await register(fast, state)
+        message_id = fast.enqueue(identity.node_id, protocol.MESSAGE_PING)
+        # The previous run fetched it and died before journaling: leased for two minutes.
+        fast.message(message_id).state = "leased"
+        fast.message(message_id).lease_until = time.time() + 120
+        async with running_agent(fast, state):
+            await eventually(lambda: fast.message(message_id).state == "succeeded", timeout=3)
+        assert fast.fetch_bodies[0].get("reclaim") is True
+        assert all("reclaim" not in body for body in fast.fetch_bodies[1:])
+
+    asyncio.run(scenario())
+
+
 def test_refresh_host_facts_replies_with_the_facts(fast: FakeBosun) -> None:
     async def scenario() -> None:
         state = MemoryState()
@@ -175,6 +193,42 @@ def test_a_redelivered_message_is_never_run_twice_and_gets_its_saved_reply(
             await eventually(lambda: fast.message(MESSAGE_ID).replies != [])
         assert calls == [MESSAGE_ID]
         assert fast.message(MESSAGE_ID).replies == [{"status": "Success", "result": {"counted": 1}}]
+
+    asyncio.run(scenario())
+
+
+def test_a_message_redelivered_while_it_still_runs_is_acked_again_and_gets_its_real_reply(
+    fast: FakeBosun, state_dir: Path
+) -> None:
+    """Its ack failed and its lease ran out mid-run: not "interrupted", it is running."""
+    fast.lease_seconds = 0.3
+    fast.fail("ack", 503)
+
+    async def scenario() -> None:
+        state = StateDir(state_dir, create=True)
+        identity = await register(fast, state)
+        registry = builtin_handlers(facts_provider)
+        runs: list[str] = []
+        finish = asyncio.Event()
+
+        async def slow(message: Message) -> Reply:
+            runs.append(message.message_id)
+            await finish.wait()
+            return Reply.success(finished=True)
+
+        registry.register("Slow", slow)
+        async with running_agent(fast, state, registry):
+            message_id = fast.enqueue(identity.node_id, "Slow")
+            # The heartbeat's pending count brings the lapsed lease back while it runs.
+            await eventually(lambda: fast.message(message_id).delivery_count >= 2, timeout=5)
+            await eventually(lambda: fast.message(message_id).state == "acked", timeout=5)
+            assert fast.message(message_id).replies == []
+            finish.set()
+            await eventually(lambda: fast.message(message_id).replies != [], timeout=5)
+        assert runs == [message_id]
+        assert fast.message(message_id).replies == [
+            {"status": "Success", "result": {"finished": True}}
+        ]
 
     asyncio.run(scenario())
 

@@ -121,17 +121,24 @@ def node_messages_waiting_count(*, node_id: str, now: datetime | None = None) ->
     return NodeMessage.objects.filter(_deliverable(now or timezone.now()), node_id=node_id).count()
 
 
-def messages_fetch(*, node: ManagedNode, max_count: int) -> list[NodeMessage]:
+def messages_fetch(
+    *, node: ManagedNode, max_count: int, reclaim: bool = False
+) -> list[NodeMessage]:
     """Lease up to `max_count` deliverable messages of `node`, oldest first.
 
     Rows another fetch holds are skipped (PostgreSQL; SQLite serializes writers), so two
-    concurrent fetches never lease one message twice.
+    concurrent fetches never lease one message twice. `reclaim`: the agent has just started,
+    so messages leased to its previous run and never acked come back now rather than when
+    their lease ends (its journal still keeps any of them from running twice).
     """
     now = timezone.now()
+    deliverable = _deliverable(now)
+    if reclaim:
+        deliverable |= Q(state=MessageState.LEASED)
     with transaction.atomic():
         rows = list(
             NodeMessage.objects.select_for_update(skip_locked=True)
-            .filter(_deliverable(now), node_id=node.pk)
+            .filter(deliverable, node_id=node.pk)
             .order_by("id")[:max_count]
         )
         late = [m.pk for m in rows if m.deliver_before is not None and m.deliver_before <= now]

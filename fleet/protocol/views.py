@@ -158,7 +158,10 @@ def heartbeat(call: AgentCall) -> dict[str, Any]:
 @agent_view()
 def fetch(call: AgentCall) -> dict[str, Any]:
     count = int_field(call.data, "max", low=1, high=protocol.MAX_FETCH, default=DEFAULT_FETCH)
-    leased = messages.messages_fetch(node=call.node, max_count=count)
+    reclaim = call.data.get("reclaim", False)
+    if not isinstance(reclaim, bool):
+        raise bad_request("reclaim: true or false")
+    leased = messages.messages_fetch(node=call.node, max_count=count, reclaim=reclaim)
     return {
         "messages": [
             {

@@ -100,6 +100,59 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _stat_after_name(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name: state first, then ppid, pgrp…"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def processes_running(marker: str) -> list[tuple[int, int]]:
+    """(pid, process group) of each live process whose command line holds `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = _stat_after_name(int(entry.name))
+        if marker in argv and fields and fields[0] != "Z":
+            found.append((int(entry.name), int(fields[2])))
+    return found
+
+
+def processes_of_run(message_id: str) -> list[int]:
+    """Live processes an agent started for message `message_id`: each step's processes carry
+    BOSUN_AGENT_RUN=<message id> in their environment, and so does whatever they start."""
+    wanted = f"BOSUN_AGENT_RUN={message_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = _stat_after_name(int(entry.name))
+        if wanted in environ and fields and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group `pgid`."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat_after_name(int(entry.name))
+            if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+                members.append(int(entry.name))
+    return members
+
+
 def port_open(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -151,9 +204,87 @@ class Api:
             with error:
                 return ApiAnswer(error.code, _json_or_none(error.read()))
 
+    def download(self, url: str) -> ApiAnswer:
+        """A text download the API links to (its `url` fields include /api/v1)."""
+        path = url.removeprefix("/api/v1")
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v1{path}", headers={"Authorization": f"Bearer {self.key}"}
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(request, timeout=HTTP_TIMEOUT) as answer:
+                return ApiAnswer(answer.status, answer.read().decode("utf-8"))
+        except urllib.error.HTTPError as error:
+            with error:
+                return ApiAnswer(error.code, error.read().decode("utf-8", errors="replace"))
+
 
 def _json_or_none(raw: bytes) -> Any:
     return json.loads(raw) if raw else None
+
+
+TERMINAL_COMMAND_STATUSES = frozenset({"Success", "Failed", "Cancelled", "TimedOut"})
+TERMINAL_INVOCATION_STATUSES = TERMINAL_COMMAND_STATUSES
+
+
+@dataclass
+class RunCommands:
+    """Run Command through the REST API: send, read, cancel and wait for commands."""
+
+    api: Api
+
+    def send(self, commands: list[str], **fields: Any) -> dict[str, Any]:
+        """Bosun-RunShellScript with `commands`; `fields` are the send's other members
+        (`instance_ids` or `targets`, `max_concurrency`, a `parameters` addition…)."""
+        parameters = {"commands": commands, **fields.pop("parameters", {})}
+        body = {"document_name": "Bosun-RunShellScript", "parameters": parameters, **fields}
+        answer = self.api.request("POST", "/commands/", body)
+        assert answer.status == 201, answer
+        return answer.body
+
+    def command(self, command_id: str) -> dict[str, Any]:
+        answer = self.api.request("GET", f"/commands/{command_id}/")
+        assert answer.status == 200, answer
+        return answer.body
+
+    def invocations(self, command_id: str, *, details: bool = False) -> list[dict[str, Any]]:
+        """Every invocation of the command, all pages."""
+        found: list[dict[str, Any]] = []
+        query = {"details": "true" if details else "false"}
+        while True:
+            path = f"/commands/{command_id}/invocations/?{urllib.parse.urlencode(query)}"
+            answer = self.api.request("GET", path)
+            assert answer.status == 200, answer
+            found += answer.body["results"]
+            if not answer.body.get("next_token"):
+                return found
+            query["next_token"] = answer.body["next_token"]
+
+    def invocation(self, command_id: str, node_id: str) -> dict[str, Any]:
+        answer = self.api.request("GET", f"/commands/{command_id}/invocations/{node_id}/")
+        assert answer.status == 200, answer
+        return answer.body
+
+    def cancel(self, command_id: str, **fields: Any) -> dict[str, Any]:
+        answer = self.api.request("POST", f"/commands/{command_id}/cancel/", fields)
+        assert answer.status == 200, answer
+        return answer.body
+
+    def output(self, stream: dict[str, Any]) -> str:
+        """The whole stream an invocation's step links to (its `url`)."""
+        answer = self.api.download(stream["url"])
+        assert answer.status == 200, answer
+        return answer.body
+
+    def wait_until_done(self, command_id: str, *, timeout: float) -> dict[str, Any]:
+        """Until the command has ended (every invocation settled); returns it."""
+        return wait_until(
+            lambda: self.command(command_id),
+            lambda command: command["status"] in TERMINAL_COMMAND_STATUSES,
+            timeout=timeout,
+            every=0.25,
+            what=f"command {command_id} ended",
+        )
 
 
 @dataclass
@@ -256,9 +387,16 @@ class Stack:
         return json.loads(done.stdout.strip().splitlines()[-1])
 
     def api(self, method: str, path: str, body: Any = None) -> ApiAnswer:
+        return self.api_client().request(method, path, body)
+
+    def api_client(self) -> Api:
+        """The admin's REST API client (one access key for the stack's life)."""
         if self._api is None:
             self._api = Api.for_admin(self.url, self.env())
-        return self._api.request(method, path, body)
+        return self._api
+
+    def run_commands(self) -> RunCommands:
+        return RunCommands(self.api_client())
 
     def dashboard(self) -> Browser:
         """An HTTP session signed in as admin, posting as the dashboard's htmx does."""
@@ -430,6 +568,12 @@ class Agent:
             what=f"{self.name}'s websocket connected {times} time(s)",
         )
 
+    def journal_started(self) -> list[str]:
+        """The message ids this agent journaled before running them ("S <time> <id>")."""
+        path = self.state_dir / "journal.log"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [parts[2] for parts in map(str.split, lines) if len(parts) == 3 and parts[0] == "S"]
+
     def status(self) -> tuple[int, dict[str, Any]]:
         done = self.cli("status", "--json")
         return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}
@@ -459,20 +603,33 @@ class Agents:
 
     def online(self, *, timeout: float = 20) -> Agent:
         """A registered agent, running, heard from, with its websocket open."""
-        agent = self.new()
-        node_id = agent.registered(self.stack.activation())
-        registered = self.stack.node(node_id)
-        agent.start()
-        agent.wait_connected(timeout=timeout)
-        wait_until(
-            lambda: self.stack.node(node_id),
-            lambda node: (
-                node["status"] == "Online" and node["last_seen_at"] != registered["last_seen_at"]
-            ),
-            timeout=timeout,
-            what=f"a heartbeat from {agent.name}",
-        )
+        (agent,) = self.online_many(1, timeout=timeout)
         return agent
+
+    def online_many(
+        self, count: int, *, activation: dict[str, Any] | None = None, timeout: float = 20
+    ) -> list[Agent]:
+        """`count` agents registered (with `activation`, else one each), then started
+        together and each heard from with its websocket open."""
+        made = []
+        for _ in range(count):
+            agent = self.new()
+            node_id = agent.registered(activation or self.stack.activation())
+            made.append((agent, self.stack.node(node_id)))
+        for agent, _ in made:
+            agent.start()
+        for agent, registered in made:
+            agent.wait_connected(timeout=timeout)
+            wait_until(
+                lambda node_id=agent.node_id: self.stack.node(node_id),
+                lambda node, registered=registered: (
+                    node["status"] == "Online"
+                    and node["last_seen_at"] != registered["last_seen_at"]
+                ),
+                timeout=timeout,
+                what=f"a heartbeat from {agent.name}",
+            )
+        return [agent for agent, _ in made]
 
     def stop_all(self) -> None:
         for agent in self.made:

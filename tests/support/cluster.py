@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
+import os
 import secrets
+import signal
 import subprocess
 import tempfile
 import time
@@ -32,6 +34,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from tests.support.processes import (
     PYTHON,
+    ROOT,
     bosun_env,
     free_port,
     log_tail,
@@ -134,9 +137,43 @@ class Cluster:
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # How each role process was started (argv, environment), to start it again.
+    launches: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def url(self, role: str, path: str = "/") -> str:
         return f"http://{HOST}:{self.ports[role]}{path}"
+
+    def kill(self, name: str) -> None:
+        """As a crash: SIGKILL to role process `name` and everything in its process group
+        (a Celery worker's pool, gunicorn's workers); no chance to finish anything."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def restart(self, name: str) -> subprocess.Popen:
+        """Start the stopped role process `name` again as it was (same port, environment);
+        returns once it serves. The old process stays listed (its log is worth reading)."""
+        old = self.processes[name]
+        if old.poll() is None:
+            raise ClusterError(f"{name} is still running: kill it first")
+        argv, env = self.launches[name]
+        generation = sum(1 for other in self.processes if other.startswith(f"{name}~")) + 1
+        self.processes[f"{name}~{generation}"] = old
+        self.processes[name] = process = _launch(argv, env=env, name=name)
+        try:
+            self.wait_ready(name)
+        except (TimeoutError, RuntimeError) as exc:
+            raise ClusterError(f"{name} did not start again: {exc}\n{self.logs()}") from exc
+        return process
+
+    def wait_ready(self, name: str, *, timeout: float = START_TIMEOUT) -> None:
+        """Until role process `name` serves: listens on its port, or answers a ping."""
+        process = self.processes[name]
+        if name in self.ports:
+            wait_for_port(self.ports[name], timeout=timeout, process=process)
+        elif name == "worker":
+            _wait_for_worker(self.redis_url, process, timeout=timeout)
 
     def logs(self, lines: int = 40) -> str:
         """The tail of every process's log, to read beside a failure."""
@@ -149,9 +186,10 @@ class Cluster:
 
 @contextlib.contextmanager
 def bosun_cluster(
-    *, database_server_url: str, redis_server_url: str, ws_count: int = 2
+    *, database_server_url: str, redis_server_url: str, ws_count: int = 2, beat: bool = False
 ) -> Iterator[Cluster]:
-    """Bootstrap a fresh database, then run `web`, `ws` x `ws_count` and `worker`."""
+    """Bootstrap a fresh database, then run `web`, `ws` x `ws_count` and `worker` (and
+    `beat`, for what the periodic tasks do)."""
     with (
         throwaway_database(database_server_url) as database_url,
         claimed_redis_database(redis_server_url) as redis_url,
@@ -174,6 +212,8 @@ def bosun_cluster(
         _run_release_steps(env)
 
         roles = ["web", *(f"ws{n}" for n in range(1, ws_count + 1)), "worker"]
+        if beat:
+            roles.append("beat")
         for name in roles:
             role = name.rstrip("0123456789")
             role_env = dict(env)
@@ -182,6 +222,7 @@ def bosun_cluster(
                 cluster.ports[name] = port
                 role_env["BOSUN_PORT"] = str(port)
             argv = [PYTHON, "manage.py", "serve", role]
+            cluster.launches[name] = (argv, role_env)
             cluster.processes[name] = stack.enter_context(running(argv, env=role_env, name=name))
         stack.callback(_stop_all, cluster)
 
@@ -207,6 +248,16 @@ def _run_release_steps(env: dict[str, str]) -> None:
                 f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
                 f"{result.stdout}\n{result.stderr}"
             )
+
+
+def _launch(argv: list[str], *, env: dict[str, str], name: str) -> subprocess.Popen:
+    """Start a role process as `running` does (own session, log file); `_stop_all` stops it."""
+    with tempfile.NamedTemporaryFile(prefix=f"bosun-{name}-", suffix=".log", delete=False) as log:
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    process.log_path = Path(log.name)  # type: ignore[attr-defined]
+    return process
 
 
 def _free_port_not_in(taken: Iterable[int]) -> int:

@@ -71,6 +71,23 @@ def test_a_message_not_acked_within_its_lease_is_delivered_again(agent):
     assert again["delivery_count"] == 2
 
 
+def test_a_restarted_agent_reclaims_what_its_previous_run_leased_and_never_acked(agent):
+    leased, acked = enqueue(agent), enqueue(agent)
+    fetch(agent)
+    agent.post(protocol.ACK_PATH.format(message_id=acked.message_id), {})
+    assert fetch(agent) == []  # the lease holds for an ordinary fetch
+    response = agent.post(protocol.FETCH_PATH, {"max": 10, "reclaim": True})
+    (again,) = response.json()["messages"]
+    assert again["message_id"] == str(leased.message_id)
+    assert again["delivery_count"] == 2
+
+
+def test_reclaim_must_be_true_or_false(agent):
+    response = agent.post(protocol.FETCH_PATH, {"max": 10, "reclaim": "yes"})
+    assert response.status_code == 400
+    assert "reclaim" in response.json()["message"]
+
+
 def test_an_acked_message_is_not_delivered_again_and_acks_are_idempotent(agent):
     message = enqueue(agent)
     fetch(agent)
