@@ -130,6 +130,10 @@ if BOSUN.redis:
             "CONFIG": {
                 "hosts": [{"address": BOSUN.redis.url, "socket_timeout": None}],
                 "prefix": "bosun",
+                # Capacity counts per Redis key, and every consumer of one daphne process shares
+                # one key: at the default 100, waking the agents of a command sent to a thousand
+                # nodes dropped most wake-ups (they then waited for their next heartbeat).
+                "capacity": 20000,
             },
         }
     }
