@@ -9,6 +9,12 @@ summed over the fleet, and the monotonic clock times (`time.monotonic()` is the 
 every process of the machine) when the whole fleet was first registered and connected, and
 each outage after that: from the first dropped websocket until all were open again. On SIGTERM
 the nodes stop and the final reports are written.
+
+Optional plan keys: `command_delay` (seconds a virtual RunCommand runs, the simulator's
+`--command-delay`; 0 by default) and `count_requests` (count the fleet's HTTP requests by kind,
+fetch, ack, reply, heartbeat …, with their seconds, and the websocket frames the nodes received
+by type, wake …, in the status: wraps the agent client's send and the runtime's frame handler
+in this process only).
 """
 
 from __future__ import annotations
@@ -18,19 +24,26 @@ import contextlib
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bosun_agent import client as agent_client
+from bosun_agent import runtime as agent_runtime
 from bosun_agent.simulate import Simulation, raise_file_limit
 
 from bench import _stack
 
 STATUS_SECONDS = 0.2
+ACTIVATION_LIMIT = 1000  # the most registrations one activation allows
+# /agent/v1/messages/<id>/reply → reply; /agent/v1/heartbeat → heartbeat.
+_MESSAGE_PATH = re.compile(r"^/agent/v1/messages/[^/]+/(?P<kind>[a-z-]+)$")
 
 
 @dataclass
@@ -72,9 +85,11 @@ async def run_fleet(plan: dict[str, Any]) -> dict[str, Any]:
             # The plan's ramp is the fleet's: the simulations start their nodes side by side.
             ramp=plan["ramp"] / len(groups),
             http_concurrency=max(8, plan["http_concurrency"] // len(groups)),
+            command_delay=float(plan.get("command_delay") or 0.0),
         )
         for group in groups
     ]
+    requests = RequestCounter.install() if plan.get("count_requests") else None
     clock = FleetClock(started=time.monotonic())
     status_path = Path(plan["status_path"])
     stopping = asyncio.Event()
@@ -96,6 +111,11 @@ async def run_fleet(plan: dict[str, Any]) -> dict[str, Any]:
             "heartbeats_failed": sum(s.heartbeats_failed for s in stats),
             "reconnects": sum(s.reconnects for s in stats),
             "stopped": sum(s.stopped for s in stats),
+            "messages_answered": sum(s.messages_answered for s in stats),
+            "replies_deferred": sum(s.replies_deferred for s in stats),
+            "commands_started": sum(s.commands.started for s in simulations),
+            "requests": requests.counts() if requests else {},
+            "frames": dict(requests.frames) if requests else {},
             "cpu_seconds": _own_cpu_seconds(),
             "clock": {
                 "started": clock.started,
@@ -127,6 +147,54 @@ async def run_fleet(plan: dict[str, Any]) -> dict[str, Any]:
     return {**final, "reports": [report.to_json() for report in reports]}
 
 
+class RequestCounter:
+    """The fleet's HTTP requests by kind: how many, how many failed, and their seconds (from
+    sending to the answer; the wait for the simulator's own HTTP semaphore is left out)."""
+
+    def __init__(self) -> None:
+        self.by_kind: dict[str, dict[str, float]] = {}
+        self.frames: dict[str, int] = {}
+
+    @classmethod
+    def install(cls) -> RequestCounter:
+        counter = cls()
+        send = agent_client.AgentClient._send
+        on_frame = agent_runtime.NodeRuntime._on_frame
+
+        def frame_counted(runtime: Any, text: str, backoff: Any) -> None:
+            try:
+                kind = str(json.loads(text).get("type"))
+            except (ValueError, AttributeError):
+                kind = "unreadable"
+            counter.frames[kind] = counter.frames.get(kind, 0) + 1
+            on_frame(runtime, text, backoff)
+
+        async def counted(client: Any, path: str, data: bytes, headers: dict[str, str]) -> Any:
+            started = time.monotonic()
+            failed = True
+            try:
+                answer = await send(client, path, data, headers)
+                failed = False
+                return answer
+            finally:
+                counter.add(path, time.monotonic() - started, failed)
+
+        agent_client.AgentClient._send = counted  # type: ignore[method-assign]
+        agent_runtime.NodeRuntime._on_frame = frame_counted  # type: ignore[method-assign]
+        return counter
+
+    def add(self, path: str, seconds: float, failed: bool) -> None:
+        matched = _MESSAGE_PATH.match(path)
+        kind = matched["kind"] if matched else path.rstrip("/").rsplit("/", 1)[-1]
+        entry = self.by_kind.setdefault(kind, {"count": 0, "failed": 0, "seconds": 0.0})
+        entry["count"] += 1
+        entry["failed"] += failed
+        entry["seconds"] += seconds
+
+    def counts(self) -> dict[str, dict[str, float]]:
+        return {kind: dict(entry) for kind, entry in self.by_kind.items()}
+
+
 def _own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -149,6 +217,48 @@ def main(argv: list[str]) -> int:
 
 
 # The benchmark's side.
+
+
+def activations(
+    web_url: str,
+    key: str,
+    count: int,
+    *,
+    description: str = "bench fleet",
+    tags: dict[str, str] | None = None,
+) -> list[dict]:
+    """Enough multi-use activations for `count` agents, made through the REST API with the
+    access key `key`: the plan's `groups`. `tags` go on every node they register."""
+    groups = []
+    remaining = count
+    while remaining:
+        limit = min(remaining, ACTIVATION_LIMIT)
+        body = json.dumps(
+            {
+                "description": description,
+                "registration_limit": limit,
+                "tags": {"Env": "bench"} if tags is None else tags,
+            }
+        ).encode()
+        request = urllib.request.Request(
+            f"{web_url}/api/v1/activations/",
+            data=body,
+            method="POST",
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            made = json.loads(answer.read())
+        groups.append(
+            {
+                "activation_id": made["id"],
+                "activation_code": made["activation_code"],
+                "count": limit,
+                # sim1-00001 …: host names stay unique across activations.
+                "name_prefix": f"sim{len(groups) + 1}-",
+            }
+        )
+        remaining -= limit
+    return groups
 
 
 class FleetProcess:

@@ -9,6 +9,7 @@ Redis are shared machine services: their CPU is read too, apart from the server'
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -175,6 +176,22 @@ def running(*, env: dict[str, str], log_dir: Path) -> Iterator[ServerRoles]:
         yield roles
     finally:
         roles.stop()
+
+
+def admin_access_key(env: dict[str, str]) -> str:
+    """A new access key of the admin's, as the REST API's `Authorization: Bearer` value."""
+    done = subprocess.run(
+        [_stack.PYTHON, "manage.py", "createaccesskey", "--user", "admin", "--json"],
+        cwd=_stack.ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"createaccesskey failed:\n{done.stdout}{done.stderr}")
+    pair = json.loads(done.stdout.strip().splitlines()[-1])
+    return f"{pair['AccessKeyId']}:{pair['SecretAccessKey']}"
 
 
 def _rss_bytes(pid: int) -> int:

@@ -79,3 +79,11 @@ def usage(roots: list[int]) -> Usage:
         pss += _pss_bytes(pid)
         count += 1
     return Usage(cpu_seconds=cpu, rss_bytes=rss, pss_bytes=pss, processes=count)
+
+
+def machine_busy_seconds() -> float:
+    """Busy time of every CPU since boot (/proc/stat: all but idle and iowait): what the
+    whole machine did, other people's work included."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS

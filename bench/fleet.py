@@ -25,9 +25,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 from bench import _fleet_nodes, _fleet_sim, _fleet_stack, _stack
@@ -43,7 +41,6 @@ TARGET_RECONNECT_SECONDS = 30
 # opening its websocket as it starts.
 RAMP_PER_SECOND = 100
 HTTP_CONCURRENCY = 64
-ACTIVATION_LIMIT = 1000  # the most registrations one activation allows
 IDLE_SECONDS = 30
 SETTLE_SECONDS = 10  # after the last websocket opened: late facts reports, first sweeps
 MEMORY_SAMPLE_SECONDS = 10
@@ -149,13 +146,13 @@ def _fleet(count: int, seconds: int) -> dict:
         env = _stack.bosun_env(data_dir, stores)
         _stack.manage("collectstatic", "--noinput", env=env)
         _stack.manage("bootstrap", env=env)
-        key = _access_key(env)
+        key = _fleet_stack.admin_access_key(env)
         with _fleet_stack.running(env=env, log_dir=data_dir) as roles:
             idle = _window(roles, None, IDLE_SECONDS)
             plan = {
                 "url": roles.url("web"),
                 "ws_url": roles.url("ws"),
-                "groups": _activations(roles.url("web"), key, count),
+                "groups": _fleet_sim.activations(roles.url("web"), key, count),
                 "ramp": RAMP_PER_SECOND,
                 "http_concurrency": HTTP_CONCURRENCY,
                 "tags": {"Bench": "fleet"},
@@ -191,51 +188,6 @@ def _fleet(count: int, seconds: int) -> dict:
     }
     print(f"fleet: {count} agents: {json.dumps(result['targets_met'])}", flush=True)
     return result
-
-
-def _access_key(env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [_stack.PYTHON, "manage.py", "createaccesskey", "--user", "admin", "--json"],
-        cwd=_stack.ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"createaccesskey failed:\n{done.stdout}{done.stderr}")
-    pair = json.loads(done.stdout.strip().splitlines()[-1])
-    return f"{pair['AccessKeyId']}:{pair['SecretAccessKey']}"
-
-
-def _activations(web_url: str, key: str, count: int) -> list[dict]:
-    """Enough multi-use activations for `count` agents, made through the REST API."""
-    groups = []
-    remaining = count
-    while remaining:
-        limit = min(remaining, ACTIVATION_LIMIT)
-        body = json.dumps(
-            {"description": "bench fleet", "registration_limit": limit, "tags": {"Env": "bench"}}
-        ).encode()
-        request = urllib.request.Request(
-            f"{web_url}/api/v1/activations/",
-            data=body,
-            method="POST",
-            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            made = json.loads(answer.read())
-        groups.append(
-            {
-                "activation_id": made["id"],
-                "activation_code": made["activation_code"],
-                "count": limit,
-                # sim1-00001 …: host names stay unique across activations.
-                "name_prefix": f"sim{len(groups) + 1}-",
-            }
-        )
-        remaining -= limit
-    return groups
 
 
 def _arrival(fleet: _fleet_sim.FleetProcess, count: int) -> dict:
