@@ -57,7 +57,8 @@ def invocation_started(message: NodeMessage) -> None:
         message_id=message.message_id,
         status__in=(InvocationStatus.PENDING, InvocationStatus.DELAYED),
     )
-    command_pk = waiting.values_list("command_id", flat=True).first()
+    # order_by(): the model's ordering ("command", ...) would JOIN the command table to sort.
+    command_pk = waiting.order_by().values_list("command_id", flat=True).first()
     if command_pk is None:
         return
     waiting.update(
