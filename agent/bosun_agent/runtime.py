@@ -324,7 +324,14 @@ class NodeRuntime:
                 facts_sent = await self._report_changed_facts()
             # Wake-ups travel an at-most-once channel: the count in the heartbeat is the net
             # under it. Without a websocket, poll every heartbeat.
-            if self._websocket is None or answer.get("pending_messages") or self.state.outbox():
+            # A run's first fetch must happen even when nothing is pending: it reclaims what an
+            # earlier run leased and never acked (those are not counted as pending).
+            if (
+                self._websocket is None
+                or answer.get("pending_messages")
+                or self.state.outbox()
+                or not self._reclaimed
+            ):
                 self.request_work()
             await self._sleep_or_wake(
                 jittered(self.heartbeat_interval, self.heartbeat_jitter, self.rng)
