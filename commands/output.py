@@ -84,8 +84,21 @@ def output_file_name(invocation: Invocation, step: int, stream: str) -> str:
     return f"commands/{invocation.command.command_id}/{invocation.node_id}/{step}.{stream}.txt"
 
 
-def streams_finalize(invocation: Invocation, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Assemble each step's streams (with the tails the reply carried) into the stored form."""
+def chunked_invocations(invocations: list[Invocation]) -> set[int]:
+    """The pks of those invocations that have output chunks stored (one query for a batch)."""
+    return set(
+        OutputChunk.objects.filter(invocation__in=[i.pk for i in invocations])
+        .order_by()
+        .values_list("invocation_id", flat=True)
+        .distinct()
+    )
+
+
+def streams_finalize(
+    invocation: Invocation, steps: list[dict[str, Any]], *, has_chunks: bool | None = None
+) -> list[dict[str, Any]]:
+    """Assemble each step's streams (with the tails the reply carried) into the stored form.
+    `has_chunks`: whether chunks are stored, when the caller has asked already."""
     tails = [
         {
             "step": index,
@@ -99,7 +112,9 @@ def streams_finalize(invocation: Invocation, steps: list[dict[str, Any]]) -> lis
     ]
     if tails:
         chunks_store(invocation.pk, tails)
-    elif not OutputChunk.objects.filter(invocation=invocation).exists():
+    elif has_chunks is False or (
+        has_chunks is None and not OutputChunk.objects.filter(invocation=invocation).exists()
+    ):
         # The common case of a quiet command: one query, not two per stream.
         return [_quiet_step(step) for step in steps]
     stored: list[dict[str, Any]] = []

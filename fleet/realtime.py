@@ -43,13 +43,19 @@ def _send_to_agent(node_id: str, message: dict[str, Any]) -> None:
         realtime.logger.exception("could not signal agent %s", node_id)
 
 
-def wake_agents_on_commit(node_ids: list[str]) -> None:
-    """Tell connected agents that messages wait for them; polling covers the rest."""
+def wake_agents_on_commit(
+    node_ids: list[str], *, pushes: dict[str, dict[str, Any]] | None = None
+) -> None:
+    """Tell connected agents that messages wait for them; polling covers the rest.
+
+    `pushes`: the new message of each node, as the agent receives it: a connected agent takes
+    it from the wake-up and acks it without a fetch.
+    """
     ids = list(dict.fromkeys(node_ids))
-    transaction.on_commit(lambda: _wake_all(ids))
+    transaction.on_commit(lambda: _wake_all(ids, pushes or {}))
 
 
-def _wake_all(node_ids: list[str]) -> None:
+def _wake_all(node_ids: list[str], pushes: dict[str, dict[str, Any]]) -> None:
     """One trip into the event loop for the lot: a command sent to a thousand nodes would
     otherwise pay async_to_sync's thread hand-off a thousand times."""
     layer = get_channel_layer()
@@ -57,8 +63,11 @@ def _wake_all(node_ids: list[str]) -> None:
         return
 
     async def wake(node_id: str) -> None:
+        message: dict[str, Any] = {"type": AGENT_WAKE}
+        if node_id in pushes:
+            message["messages"] = [pushes[node_id]]
         try:
-            await layer.group_send(agent_group(node_id), {"type": AGENT_WAKE})
+            await layer.group_send(agent_group(node_id), message)
         except Exception:
             realtime.logger.exception("could not signal agent %s", node_id)
 

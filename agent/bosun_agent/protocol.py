@@ -78,6 +78,7 @@ ERROR_CLONE = "SuspectedClone"
 ERROR_NOT_FOUND = "MessageNotFound"
 ERROR_ACCESS_DENIED = "AccessDenied"  # 403: the command's sender may not read a SecureString
 ERROR_PARAMETER_NOT_FOUND = "ParameterNotFound"  # 400: a {{ssm-secure:...}} name is unknown
+ERROR_INTERNAL = "InternalError"  # the server failed: like an unreachable server, try later
 
 # Statuses a reply carries; the first terminal reply for a message wins.
 REPLY_SUCCESS = "Success"
@@ -108,10 +109,18 @@ MAX_OUTPUT_CHUNKS = 64
 KILLED_RESPONSE_CODE = -1
 
 # Websocket frames, server to agent (JSON objects with a "type").
-WS_WAKE = "wake"  # messages are waiting: fetch now
+WS_WAKE = "wake"  # messages are waiting: take the pushed ones (`messages`), fetch the rest
 WS_ROTATE_KEY = "rotate-key"  # rotate the node key now
 WS_REVOKED = "revoked"  # the node was deregistered: stop
-WS_HELLO = "hello"
+WS_HELLO = "hello"  # `requests` lists the request frames this server takes over the socket
+WS_ANSWER = "answer"  # to a request frame: {"id", "answer": {...}} or {"id", "error", "message"}
+# Request frames, agent to server, each with an "id" the answer repeats: the same bodies as
+# the HTTP ack and reply, on the socket the handshake authenticated (PROTOCOL.md "Websocket").
+WS_ACK = "ack"  # {"id", "message_id"}
+WS_REPLY = "reply"  # {"id", "message_id", "status", "result"}
+WS_REQUESTS = (WS_ACK, WS_REPLY)
+# Request frames one socket may have unanswered at once; more are refused.
+MAX_SOCKET_REQUESTS = 256
 
 # Close codes of a refused agent websocket (accepted, then closed, so the agent can read them).
 CLOSE_BAD_REQUEST = 4400

@@ -4,12 +4,14 @@ Two long-lived tasks per node:
 
 - the heartbeat loop: a signed heartbeat every server-given interval (±10 %), rotating the
   key when the answer asks, and polling for messages whenever the websocket is down;
-- the websocket loop: the push channel (`wake`, `rotate-key`, `revoked`), reconnected with
-  jittered exponential backoff.
+- the websocket loop: the push channel (`wake` with or without the new messages,
+  `rotate-key`, `revoked`), reconnected with jittered exponential backoff. When the server
+  takes them, acks and replies travel over it too (socket_requests), else over HTTP.
 
 Work (fetch → journal → ack → handle → reply) runs in a short-lived task when either loop
-asks for it; each message's handler runs in its own task so a long one never blocks a Ping.
-Replies are saved before they are sent and resent from the outbox, before any new work.
+asks for it; pushed messages skip the fetch. Each message's handler runs in its own task so a
+long one never blocks a Ping. Replies are saved before they are sent and resent from the
+outbox, before any new work.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from bosun_agent.client import (
 from bosun_agent.facts import facts_digest
 from bosun_agent.handlers import HandlerContext, HandlerRegistry, RunningMessages
 from bosun_agent.messages import INTERRUPTED, Message, Reply
+from bosun_agent.socket_requests import SocketRequests, SocketUnavailable
 from bosun_agent.state import AgentState, StateError
 
 EXIT_OK = 0
@@ -156,7 +159,9 @@ class NodeRuntime:
         self._outbox_retry_at = 0.0
         self._outbox_timer: asyncio.TimerHandle | None = None
         self._sending: set[str] = set()  # replies on the wire right now: never sent twice at once
-        self._in_flight: set[str] = set()  # messages this process runs now, until their reply
+        # Messages this process has taken (journaled, acking or running), until their reply.
+        self._in_flight: set[str] = set()
+        self.socket_requests = SocketRequests()
         self._reclaimed = False  # the first fetch of this run has asked for its leases back
         # Long messages running now (RunCommand), so a CancelCommand can reach them.
         self.running = RunningMessages()
@@ -444,6 +449,7 @@ class NodeRuntime:
                 await self._read_websocket(websocket, backoff)
             finally:
                 self._websocket = None
+                self.socket_requests.detach()
                 self.stats.websockets_connected -= 1
                 with contextlib.suppress(Exception):
                     await websocket.close()
@@ -479,16 +485,24 @@ class NodeRuntime:
         except ValueError:
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
-        if kind == protocol.WS_HELLO:
+        if kind == protocol.WS_ANSWER:
+            self.socket_requests.on_answer(frame)
+        elif kind == protocol.WS_HELLO:
             self.log.info("websocket connected to %s", self.client.base_url)
             backoff.reset()
+            if self._websocket is not None:
+                self.socket_requests.attach(self._websocket, frame.get("requests"))
             self._apply_interval(frame)
             if self._heartbeat_backoff.failing:
                 self._wake.set()  # heartbeats were failing and the server is back
             if frame.get("pending_messages") or self.state.outbox():
                 self.request_work()
         elif kind == protocol.WS_WAKE:
-            self.request_work()
+            pushed = frame.get("messages")
+            if isinstance(pushed, list) and pushed:
+                self._spawn(self._take_pushed(pushed))
+            else:
+                self.request_work()
         elif kind == protocol.WS_ROTATE_KEY:
             self._rotation_wanted = True
             self._spawn(self._rotate_quietly())
@@ -552,6 +566,19 @@ class NodeRuntime:
             await self._accept(message)
         return len(items) >= FETCH_BATCH
 
+    async def _take_pushed(self, items: list[Any]) -> None:
+        """Messages the wake-up carried: taken as a fetch's would be, without the fetch."""
+        for item in items:
+            try:
+                message = Message.from_wire(item)
+            except ValueError as exc:
+                self.log.error("ignoring a pushed message: %s", exc)
+                continue
+            try:
+                await self._accept(message)
+            except (ServerUnavailable, ServerRefusal) as exc:
+                self.log.warning("taking message %s failed (%s)", message.message_id, exc)
+
     async def _accept(self, message: Message) -> None:
         if message.message_id in self._in_flight:
             # Redelivered while it still runs here: its ack was lost and the lease ran out.
@@ -569,21 +596,39 @@ class NodeRuntime:
                 await self._ack(message)
             await self._send_reply(message.message_id, reply)
             return
+        # Taken before the ack's round trip, so a push and a fetch of the same message
+        # arriving together never both start it.
+        self._in_flight.add(message.message_id)
         self.state.journal_start(message.message_id)  # durable before it can run
         try:
             await self._ack(message)
         except MessageNotFound:
             self.log.info("message %s is no longer this node's; not running it", message.message_id)
             self.state.journal_finish(message.message_id)
+            self._in_flight.discard(message.message_id)
             return
         except ServerUnavailable as exc:
             # Journaled, so it runs at most once; the reply goes through the outbox.
             self.log.warning("ack of %s failed (%s); running it anyway", message.message_id, exc)
-        self._in_flight.add(message.message_id)
+        except BaseException:
+            self._in_flight.discard(message.message_id)
+            raise
         self._spawn(self._run_message(message))
 
     async def _ack(self, message: Message) -> None:
-        await self.call(protocol.ACK_PATH.format(message_id=message.message_id), {})
+        path = protocol.ACK_PATH.format(message_id=message.message_id)
+        await self._answer_request(protocol.WS_ACK, path, message.message_id, {})
+
+    async def _answer_request(
+        self, kind: str, path: str, message_id: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An ack or reply: over the websocket when the server takes it there, else HTTP."""
+        if self.socket_requests.takes(kind):
+            try:
+                return await self.socket_requests.request(kind, message_id, body)
+            except SocketUnavailable as exc:
+                self.log.info("%s of %s goes over HTTP: %s", kind, message_id, exc)
+        return await self.call(path, body)
 
     async def _run_message(self, message: Message) -> None:
         try:
@@ -613,7 +658,8 @@ class NodeRuntime:
             return True  # another task is sending it this instant
         self._sending.add(message_id)
         try:
-            await self.call(protocol.REPLY_PATH.format(message_id=message_id), reply.to_wire())
+            path = protocol.REPLY_PATH.format(message_id=message_id)
+            await self._answer_request(protocol.WS_REPLY, path, message_id, reply.to_wire())
         except (MessageNotFound, BadRequest) as exc:
             # Sending again would be refused again: the server will never take this one.
             self.log.error("the server refused the reply to %s: %s", message_id, exc)

@@ -1,7 +1,8 @@
 """What agents report about invocations: started (the ack) and the result (the reply).
 
-Both run inside fleet's ack/reply transaction (fleet.protocol.messages hooks), so the
-invocation's new state commits with the message's, or neither does. The reply also frees a
+Both run inside fleet's transaction for a batch of acks or replies (fleet.protocol.answers;
+a batch of one over HTTP, many over the agents' websockets), so the invocations' new states
+commit with the messages', or none does. The reply also frees a
 rate-control slot, so the next invocations are sent in that same transaction: a process
 dying between "one finished" and "the next sent" is impossible.
 """
@@ -9,21 +10,22 @@ dying between "one finished" and "the next sent" is impossible.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from bosun_agent import protocol
 from bosun_agent.protocol import ProtocolError
 from django.utils import timezone
 
+from bosun.lib.bulk_update import bulk_update_rows
 from commands import statuses
 from commands.models import (
-    OPEN_INVOCATION_STATUSES,
     Command,
     CommandStatus,
     Invocation,
     InvocationStatus,
 )
-from commands.output import STREAMS, streams_finalize
+from commands.output import STREAMS, chunked_invocations, streams_finalize
 from commands.services.dispatch import command_dispatch
 from commands.services.settle import command_settle_on_commit
 from fleet.models import MessageState, NodeMessage
@@ -48,60 +50,85 @@ MAX_OFFSET = 2**31
 
 
 def register() -> None:
-    register_ack_handler(protocol.MESSAGE_RUN_COMMAND, invocation_started)
-    register_reply_handler(protocol.MESSAGE_RUN_COMMAND, invocation_replied)
+    register_ack_handler(protocol.MESSAGE_RUN_COMMAND, invocations_started)
+    register_reply_handler(protocol.MESSAGE_RUN_COMMAND, invocations_replied)
 
 
-def invocation_started(message: NodeMessage) -> None:
+def invocations_started(messages: list[NodeMessage]) -> None:
+    """The agents acked these RunCommand messages: their invocations are InProgress."""
     waiting = Invocation.objects.filter(
-        message_id=message.message_id,
+        message_id__in=[m.message_id for m in messages],
         status__in=(InvocationStatus.PENDING, InvocationStatus.DELAYED),
     )
     # order_by(): the model's ordering ("command", ...) would JOIN the command table to sort.
-    command_pk = waiting.order_by().values_list("command_id", flat=True).first()
-    if command_pk is None:
+    command_pks = set(waiting.order_by().values_list("command_id", flat=True))
+    if not command_pks:
         return
+    # One batch's acks share their time.
+    acked_at = messages[0].acked_at or timezone.now()
     waiting.update(
         status=InvocationStatus.IN_PROGRESS,
         status_details=statuses.IN_PROGRESS,
-        started_at=message.acked_at or timezone.now(),
+        started_at=acked_at,
     )
     # A started invocation makes a Pending command InProgress (what settle would conclude);
     # nothing else about the command changes when a node starts.
-    Command.objects.filter(pk=command_pk, status=CommandStatus.PENDING).update(
+    Command.objects.filter(pk__in=command_pks, status=CommandStatus.PENDING).update(
         status=CommandStatus.IN_PROGRESS, status_details=statuses.IN_PROGRESS
     )
 
 
-def invocation_replied(message: NodeMessage) -> None:
-    invocation = (
-        Invocation.objects.select_related("command").filter(message_id=message.message_id).first()
-    )
-    if invocation is None or invocation.is_terminal:
-        return  # already ended on the server's side (a timeout): the first end stands
+def invocations_replied(messages: list[NodeMessage]) -> None:
+    """End the invocations these replies answer, send what their freed slots allow, settle."""
+    by_message = {m.message_id: m for m in messages}
+    invocations = [
+        invocation
+        for invocation in Invocation.objects.select_related("command")
+        .select_for_update(of=("self",))
+        .filter(message_id__in=list(by_message))
+        .order_by("pk")
+        if not invocation.is_terminal  # ended on the server's side (a timeout): that stands
+    ]
+    if not invocations:
+        return
+    with_chunks = chunked_invocations(invocations)
     now = timezone.now()
+    for invocation in invocations:
+        _end(invocation, by_message[invocation.message_id], invocation.pk in with_chunks, now)
+    bulk_update_rows(
+        invocations,
+        [
+            "status",
+            "status_details",
+            "response_code",
+            "reason",
+            "steps",
+            "finished_at",
+            "started_at",
+        ],
+    )
+    commands = {invocation.command_id: invocation.command for invocation in invocations}
+    for command in commands.values():
+        if not command.dispatch_complete:
+            locked = Command.objects.select_for_update().get(pk=command.pk)
+            command_dispatch(locked, now=now)
+        # Read with the invocation: a command already running needs no settling until its end.
+        running = (
+            command.status == CommandStatus.IN_PROGRESS and command.cancel_requested_at is None
+        )
+        command_settle_on_commit(command.pk, known_running=running)
+
+
+def _end(invocation: Invocation, message: NodeMessage, has_chunks: bool, now: datetime) -> None:
+    """Fill in the invocation's end from its reply (saved by the caller)."""
     result = message.result if isinstance(message.result, dict) else {}
     status, details, response_code, reason, steps = _outcome(message.state, result)
-    stored_steps = streams_finalize(invocation, steps)
-    ended = Invocation.objects.filter(pk=invocation.pk, status__in=OPEN_INVOCATION_STATUSES).update(
-        status=status,
-        status_details=details,
-        response_code=response_code,
-        reason=reason,
-        steps=stored_steps,
-        finished_at=now,
-        started_at=invocation.started_at or message.acked_at or now,
-    )
-    if not ended:
-        return
+    invocation.steps = streams_finalize(invocation, steps, has_chunks=has_chunks)
+    invocation.status, invocation.status_details = status, details
+    invocation.response_code, invocation.reason = response_code, reason
+    invocation.finished_at = now
+    invocation.started_at = invocation.started_at or message.acked_at or now
     _store_facts(invocation, steps)
-    command = invocation.command
-    if not command.dispatch_complete:
-        locked = Command.objects.select_for_update().get(pk=command.pk)
-        command_dispatch(locked, now=now)
-    # Read with the invocation: a command already running needs no settling until its end.
-    running = command.status == CommandStatus.IN_PROGRESS and command.cancel_requested_at is None
-    command_settle_on_commit(command.pk, known_running=running)
 
 
 def _outcome(

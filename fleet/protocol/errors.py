@@ -25,6 +25,7 @@ STATUS_FOR_CODE: dict[str, int] = {
     protocol.ERROR_CLONE: 409,
     protocol.ERROR_TOO_LARGE: 413,
     protocol.ERROR_PROTOCOL: 426,
+    protocol.ERROR_INTERNAL: 500,
 }
 
 _CLOSE_FOR_STATUS = {

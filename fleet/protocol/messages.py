@@ -1,15 +1,19 @@
 """The per-node message queue: what the server asks agents to do, delivered at least once.
 
-Rows are the record (DESIGN.md §2); the agent's websocket is only told to look. An agent
-fetches pending messages under a lease, acks the ones it has journaled, and replies once per
-message: the first terminal reply wins and later ones are answered `accepted: False`.
+Rows are the record (DESIGN.md §2). A connected agent is pushed its new messages through its
+websocket (at most once: a lost push is only a delay); any agent fetches deliverable messages
+under a lease. It acks what it has journaled and replies once per message
+(fleet.protocol.answers): the first terminal reply wins, later ones are answered
+`accepted: False`.
 
-Later apps put work in with `message_enqueue()` and react to replies of their own kinds by
-`register_reply_handler(kind, handler)` (at import of their module, e.g. in AppConfig.ready).
+Later apps put work in with `message_enqueue()` and react to acks and replies of their own
+kinds by `register_ack_handler` / `register_reply_handler` (at import of their module, e.g.
+in AppConfig.ready).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +26,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from fleet.models import TERMINAL_MESSAGE_STATES, ManagedNode, MessageState, NodeMessage
-from fleet.protocol.errors import refusal
+from fleet.models import ManagedNode, MessageState, NodeMessage
 from fleet.protocol.facts import node_facts_store
 from fleet.protocol.validation import facts_clean
 from fleet.realtime import wake_agents_on_commit
@@ -34,25 +37,45 @@ logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=protocol.LEASE_SECONDS)
 # States a message can still move out of by the agent's doing.
 OPEN_STATES = (MessageState.PENDING, MessageState.LEASED, MessageState.ACKED)
-_WITHDRAWN = (MessageState.EXPIRED, MessageState.CANCELLED)
+# A message this large is not pushed: the wake-up says "fetch" instead, so a big payload does
+# not travel through the channel layer once per node.
+MAX_PUSHED_PAYLOAD_BYTES = 16 * 1024
 
-# Called inside the reply's transaction with the message already holding its terminal state
-# and result; what it writes commits or rolls back with the reply.
-ReplyHandler = Callable[[NodeMessage], None]
-_REPLY_HANDLERS: dict[str, ReplyHandler] = {}
-# Called inside the ack's transaction when a message moves to acked (the agent started it).
-AckHandler = Callable[[NodeMessage], None]
-_ACK_HANDLERS: dict[str, AckHandler] = {}
+# Handlers take every message of their kind in one batch of answers (fleet.protocol.answers)
+# and run inside its transaction: what they write commits or rolls back with the answers.
+# A reply handler's messages already hold their terminal state and result.
+BatchHandler = Callable[[list[NodeMessage]], None]
+_REPLY_HANDLERS: dict[str, BatchHandler] = {}
+_ACK_HANDLERS: dict[str, BatchHandler] = {}
 
 
-def register_reply_handler(kind: str, handler: ReplyHandler) -> None:
-    """Have `handler` called with every accepted terminal reply to messages of `kind`."""
+def register_reply_handler(kind: str, handler: BatchHandler) -> None:
+    """Have `handler` called with the accepted terminal replies to messages of `kind`."""
     _REPLY_HANDLERS[kind] = handler
 
 
-def register_ack_handler(kind: str, handler: AckHandler) -> None:
-    """Have `handler` called once per message of `kind`, when the agent first acks it."""
+def register_ack_handler(kind: str, handler: BatchHandler) -> None:
+    """Have `handler` called with the messages of `kind` the agent has just started (first
+    acks only)."""
     _ACK_HANDLERS[kind] = handler
+
+
+def _handlers_run(registry: dict[str, BatchHandler], messages: list[NodeMessage]) -> None:
+    by_kind: dict[str, list[NodeMessage]] = {}
+    for message in messages:
+        by_kind.setdefault(message.kind, []).append(message)
+    for kind, batch in by_kind.items():
+        handler = registry.get(kind)
+        if handler is not None:
+            handler(batch)
+
+
+def ack_handlers_run(messages: list[NodeMessage]) -> None:
+    _handlers_run(_ACK_HANDLERS, messages)
+
+
+def reply_handlers_run(messages: list[NodeMessage]) -> None:
+    _handlers_run(_REPLY_HANDLERS, messages)
 
 
 # --- Putting work in ------------------------------------------------------------------------
@@ -90,8 +113,23 @@ def message_enqueue(
         )
         for node_id, message_id in zip(ids, message_ids, strict=True)
     )
-    wake_agents_on_commit(ids)
+    pushable = len(json.dumps(payload, separators=(",", ":"))) <= MAX_PUSHED_PAYLOAD_BYTES
+    wake_agents_on_commit(
+        ids, pushes={m.node_id: message_wire(m) for m in messages} if pushable else None
+    )
     return messages
+
+
+def message_wire(message: NodeMessage) -> dict[str, Any]:
+    """A message as the agent receives it, fetched or pushed (agent/PROTOCOL.md)."""
+    return {
+        "message_id": str(message.message_id),
+        "kind": message.kind,
+        "payload": message.payload,
+        "created_at": int(message.created_at.timestamp()),
+        "lease_seconds": protocol.LEASE_SECONDS,
+        "delivery_count": message.delivery_count,
+    }
 
 
 def node_messages_cancel(*, node_id: str) -> int:
@@ -160,90 +198,17 @@ def messages_fetch(
     return leased
 
 
-def _node_message(node: ManagedNode, message_id: str) -> NodeMessage:
-    """The node's own message; another node's is as unknown as a missing one."""
-    try:
-        parsed = uuid.UUID(message_id)
-    except ValueError:
-        parsed = None
-    message = (
-        NodeMessage.objects.filter(message_id=parsed, node_id=node.pk).first() if parsed else None
-    )
-    if message is None:
-        raise refusal(protocol.ERROR_NOT_FOUND, f"no message {message_id[:40]} for this node")
-    return message
-
-
-def message_ack(*, node: ManagedNode, message_id: str) -> NodeMessage:
-    """The agent has journaled the message and will not run it twice (idempotent).
-
-    A message withdrawn before it was acked (expired, cancelled) is refused as not found,
-    which tells the agent not to run it.
-    """
-    message = _node_message(node, message_id)
-    if message.state in _WITHDRAWN and message.acked_at is None:
-        raise refusal(
-            protocol.ERROR_NOT_FOUND,
-            f"message {message.message_id} was withdrawn ({message.state}); do not run it",
-        )
-    if message.state in (MessageState.PENDING, MessageState.LEASED):
-        now = timezone.now()
-        with transaction.atomic():
-            moved = NodeMessage.objects.filter(
-                pk=message.pk, state__in=(MessageState.PENDING, MessageState.LEASED)
-            ).update(state=MessageState.ACKED, acked_at=now)
-            if moved:
-                message.state, message.acked_at = MessageState.ACKED, now
-            else:
-                message.refresh_from_db(fields=["state", "acked_at"])
-            handler = _ACK_HANDLERS.get(message.kind)
-            if moved and handler is not None:
-                handler(message)
-        if not moved and message.state in _WITHDRAWN and message.acked_at is None:
-            # Withdrawn between our read and the update (a cancel, a delivery timeout).
-            raise refusal(
-                protocol.ERROR_NOT_FOUND,
-                f"message {message.message_id} was withdrawn ({message.state}); do not run it",
-            )
-    return message
-
-
-def message_reply(
-    *, node: ManagedNode, message_id: str, status: str, result: dict[str, Any]
-) -> tuple[NodeMessage, bool]:
-    """Record the terminal reply; returns (message, accepted). The first reply wins."""
-    if status not in protocol.REPLY_STATUSES:
-        raise ValueError(f"unknown reply status {status!r}")
-    message = _node_message(node, message_id)
-    if message.state in TERMINAL_MESSAGE_STATES:
-        return message, False
-    now = timezone.now()
-    state = MessageState.SUCCEEDED if status == protocol.REPLY_SUCCESS else MessageState.FAILED
-    with transaction.atomic():
-        # The state condition makes concurrent duplicates race safely: one UPDATE matches.
-        won = NodeMessage.objects.filter(pk=message.pk, state__in=OPEN_STATES).update(
-            state=state,
-            result=result,
-            completed_at=now,
-            acked_at=message.acked_at or now,
-        )
-        if won:
-            message.state, message.result, message.completed_at = state, result, now
-            handler = _REPLY_HANDLERS.get(message.kind)
-            if handler is not None:
-                handler(message)
-    if not won:
-        message.refresh_from_db()
-    return message, bool(won)
-
-
 # --- Built-in kinds -------------------------------------------------------------------------
 
 
-def _refreshed_facts_store(message: NodeMessage) -> None:
+def _refreshed_facts_store(messages: list[NodeMessage]) -> None:
+    for message in messages:
+        if message.state == MessageState.SUCCEEDED:
+            _refreshed_facts_store_one(message)
+
+
+def _refreshed_facts_store_one(message: NodeMessage) -> None:
     """A RefreshHostFacts reply carries `{"facts": {...}}`; a malformed report is not stored."""
-    if message.state != MessageState.SUCCEEDED:
-        return
     try:
         facts = facts_clean((message.result or {}).get("facts"))
     except ProtocolError as error:

@@ -124,6 +124,14 @@ def object_field(data: dict[str, Any], name: str, *, required: bool = True) -> d
     return value
 
 
+def reply_clean(data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A reply's (status, result), sent over HTTP or the websocket."""
+    status = data.get("status")
+    if not isinstance(status, str) or status not in protocol.REPLY_STATUSES:
+        raise bad_request(f"status: must be one of {', '.join(protocol.REPLY_STATUSES)}")
+    return status, object_field(data, "result", required=False)
+
+
 def protocol_version_check(data: dict[str, Any]) -> None:
     """A body's `protocol`: required; a version the server does not speak is a 426."""
     version = data.get("protocol")

@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from fleet.models import ManagedNode
-from fleet.protocol import lifecycle, messages
+from fleet.protocol import answers, lifecycle, messages
 from fleet.protocol.auth import request_authenticate
 from fleet.protocol.errors import bad_request, refusal
 from fleet.protocol.registration import node_register
@@ -32,6 +32,7 @@ from fleet.protocol.validation import (
     json_object,
     object_field,
     registration_clean,
+    reply_clean,
     text_field,
 )
 
@@ -162,37 +163,21 @@ def fetch(call: AgentCall) -> dict[str, Any]:
     if not isinstance(reclaim, bool):
         raise bad_request("reclaim: true or false")
     leased = messages.messages_fetch(node=call.node, max_count=count, reclaim=reclaim)
-    return {
-        "messages": [
-            {
-                "message_id": str(m.message_id),
-                "kind": m.kind,
-                "payload": m.payload,
-                "created_at": int(m.created_at.timestamp()),
-                "lease_seconds": protocol.LEASE_SECONDS,
-                "delivery_count": m.delivery_count,
-            }
-            for m in leased
-        ]
-    }
+    return {"messages": [messages.message_wire(m) for m in leased]}
 
 
 @agent_view()
 def ack(call: AgentCall, message_id: str) -> dict[str, Any]:
-    message = messages.message_ack(node=call.node, message_id=message_id)
-    return {"message_id": str(message.message_id), "state": message.state}
+    return answers.message_ack(node_id=call.node.pk, message_id=message_id).answer()
 
 
 @agent_view()
 def reply(call: AgentCall, message_id: str) -> dict[str, Any]:
-    status = call.data.get("status")
-    if not isinstance(status, str) or status not in protocol.REPLY_STATUSES:
-        raise bad_request(f"status: must be one of {', '.join(protocol.REPLY_STATUSES)}")
-    result = object_field(call.data, "result", required=False)
-    message, accepted = messages.message_reply(
-        node=call.node, message_id=message_id, status=status, result=result
+    status, result = reply_clean(call.data)
+    outcome = answers.message_reply(
+        node_id=call.node.pk, message_id=message_id, status=status, result=result
     )
-    return {"message_id": str(message.message_id), "state": message.state, "accepted": accepted}
+    return {**outcome.answer(), "accepted": outcome.accepted}
 
 
 @agent_view()

@@ -206,7 +206,7 @@ def test_a_refresh_host_facts_reply_with_malformed_facts_is_kept_but_stores_noth
 def test_later_apps_hook_replies_of_their_kinds(agent, monkeypatch):
     seen: list[NodeMessage] = []
     monkeypatch.setattr(messages, "_REPLY_HANDLERS", dict(messages._REPLY_HANDLERS))
-    register_reply_handler("aws:runShellScript", seen.append)
+    register_reply_handler("aws:runShellScript", seen.extend)
     message = enqueue(agent, kind="aws:runShellScript")
     path = protocol.REPLY_PATH.format(message_id=message.message_id)
     agent.post(path, {"status": "Success", "result": {"stdout": "hi"}})

@@ -1,0 +1,63 @@
+"""One UPDATE that gives many rows each their own values, cheaply.
+
+Django's `bulk_update` builds a `CASE WHEN pk = … THEN …` expression per field with one
+branch per row, and resolving those expressions costs more CPU than the database spends on
+the statement (about 0.4 ms per row and field in the agent-answer batches). This writes
+`WITH v(pk, f1, f2, …) AS (VALUES (…), (…)) UPDATE t SET f1 = v.f1, … FROM v WHERE t.pk = v.pk`
+instead, which PostgreSQL and SQLite (3.33+) both take, with each value prepared by its
+field exactly as a save would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db import connections, router
+from django.db.models import Model
+
+# Keeps a statement's parameters well below SQLite's default limit of 32,766.
+MAX_ROWS = 500
+
+
+def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
+    """Write `fields` of every object in `objs` (one model) by primary key; rows updated."""
+    if not objs:
+        return 0
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    meta = model._meta
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    quote = connection.ops.quote_name
+    typed = connection.vendor == "postgresql"
+    # PostgreSQL types VALUES columns from their first row, and a NULL there would be text:
+    # every placeholder carries its column's type. SQLite takes the values as they come.
+    placeholder = (
+        "("
+        + ", ".join(f"CAST(%s AS {f.db_type(connection)})" if typed else "%s" for f in columns)
+        + ")"
+    )
+    names = ", ".join(quote(f"c{index}") for index in range(len(columns)))
+    table = quote(meta.db_table)
+    assignments = ", ".join(
+        f"{quote(field.column)} = v.{quote(f'c{index}')}"
+        for index, field in enumerate(columns)
+        if index > 0
+    )
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), MAX_ROWS):
+            chunk = objs[start : start + MAX_ROWS]
+            params: list[object] = []
+            for obj in chunk:
+                for field in columns:
+                    params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
+            # Only quoted names from the model's meta and placeholders go into the text.
+            rows = ", ".join([placeholder] * len(chunk))
+            sql = (
+                f"WITH v ({names}) AS (VALUES {rows}) "  # noqa: S608
+                f"UPDATE {table} SET {assignments} FROM v "
+                f"WHERE {table}.{quote(meta.pk.column)} = v.{quote('c0')}"
+            )
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated
