@@ -3,7 +3,9 @@
 The same stack and fleet as the measured runs (bench/_fanout_run.py), but gunicorn reads
 bench/_fanout_gunicorn.py through `GUNICORN_CMD_ARGS`, so each web worker meters every request
 by kind (send, fetch, ack, reply, heartbeat …: CPU, wall time, SQL statements and their
-time), under the phase the benchmark writes to the hook directory:
+time), under the phase the benchmark writes to the hook directory. Connected agents ack and
+reply over their websockets (the ws role, read from /proc only), so over HTTP this mostly
+sees the send and the heartbeats:
 
 - "meter": METER_RUNS commands at MaxConcurrency 100%, and "meter50": one at 50; each role's
   CPU from /proc beside, so ws (the wake-ups' frames), worker and beat are accounted too;
@@ -40,18 +42,17 @@ KEY_FUNCTIONS = {
     "signature check": ("bosun_agent/protocol.py", "signature_valid"),
     "nonce insert": ("fleet/protocol/auth.py", "_nonce_claim"),
     "messages_fetch": ("fleet/protocol/messages.py", "messages_fetch"),
-    "message_ack": ("fleet/protocol/messages.py", "message_ack"),
-    "message_reply": ("fleet/protocol/messages.py", "message_reply"),
-    "invocation_started": ("commands/services/results.py", "invocation_started"),
-    "invocation_replied": ("commands/services/results.py", "invocation_replied"),
+    "messages_ack (HTTP: a batch of one)": ("fleet/protocol/answers.py", "messages_ack"),
+    "messages_reply (HTTP: a batch of one)": ("fleet/protocol/answers.py", "messages_reply"),
+    "invocations_started": ("commands/services/results.py", "invocations_started"),
+    "invocations_replied": ("commands/services/results.py", "invocations_replied"),
     "streams_finalize": ("commands/output.py", "streams_finalize"),
     "command_dispatch": ("commands/services/dispatch.py", "command_dispatch"),
     "settle on commit": ("commands/services/settle.py", "_settle_if_due"),
     "command_send": ("commands/services/send.py", "command_send"),
     "targets_resolve": ("fleet/targets.py", "targets_resolve"),
     "message_enqueue": ("fleet/protocol/messages.py", "message_enqueue"),
-    "wake: every group_send after the commit": ("fleet/realtime.py", "_wake_all"),
-    "wake (older code: one async_to_sync per node)": ("fleet/realtime.py", "wake"),
+    "wake: the group_sends after the commit": ("fleet/realtime.py", "_wake_all"),
     "channels_redis group_send": ("channels_redis/core.py", "group_send"),
     "waiting for PostgreSQL (psycopg wait)": ("psycopg/connection.py", "wait"),
     "audit record": ("access/authorization.py", "record"),

@@ -6,7 +6,6 @@ now", always after the commit.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -16,11 +15,14 @@ from django.db import transaction
 
 from bosun.lib import realtime
 
-# How many agents are woken at once (see _wake_all).
-WAKE_WAVE = 100
+# How many nodes one wake-up message names (a pushed message each): bounds its size.
+WAKE_SLICE = 250
 
-# Consumers map these channel-layer message types to handler methods (agent_wake, ...).
-AGENT_WAKE = "agent.wake"
+# Every `ws` process holding agent sockets listens in this group (fleet.protocol.local_agents).
+AGENT_PUSH_GROUP = "agents.push"
+AGENT_PUSH = "agents.push"  # {"wakes": {node_id: [pushed message, ...]}}
+# Consumers map these channel-layer message types to handler methods (agent_rotate_key, ...),
+# sent to the node's own group.
 AGENT_ROTATE_KEY = "agent.rotate_key"
 AGENT_REVOKED = "agent.revoked"
 
@@ -56,30 +58,24 @@ def wake_agents_on_commit(
 
 
 def _wake_all(node_ids: list[str], pushes: dict[str, dict[str, Any]]) -> None:
-    """One trip into the event loop for the lot: a command sent to a thousand nodes would
-    otherwise pay async_to_sync's thread hand-off a thousand times."""
+    """A few messages to every `ws` process, each naming a slice of the nodes; each process
+    wakes the sockets it holds (fleet.protocol.local_agents)."""
     layer = get_channel_layer()
     if layer is None or not node_ids:
         return
 
-    async def wake(node_id: str) -> None:
-        message: dict[str, Any] = {"type": AGENT_WAKE}
-        if node_id in pushes:
-            message["messages"] = [pushes[node_id]]
-        try:
-            await layer.group_send(agent_group(node_id), message)
-        except Exception:
-            realtime.logger.exception("could not signal agent %s", node_id)
+    async def publish() -> None:
+        for start in range(0, len(node_ids), WAKE_SLICE):
+            wakes = {
+                node_id: [pushes[node_id]] if node_id in pushes else []
+                for node_id in node_ids[start : start + WAKE_SLICE]
+            }
+            try:
+                await layer.group_send(AGENT_PUSH_GROUP, {"type": AGENT_PUSH, "wakes": wakes})
+            except Exception:
+                realtime.logger.exception("could not wake %d agents", len(wakes))
 
-    async def wake_in_waves() -> None:
-        # Each group_send is a round trip to Redis; one after another, a thousand of them
-        # took seconds. Waves overlap the round trips without flooding the connection pool.
-        for start in range(0, len(node_ids), WAKE_WAVE):
-            await asyncio.gather(
-                *(wake(node_id) for node_id in node_ids[start : start + WAKE_WAVE])
-            )
-
-    async_to_sync(wake_in_waves)()
+    async_to_sync(publish)()
 
 
 def rotate_agent_key_on_commit(node_id: str) -> None:
@@ -100,7 +96,6 @@ def publish_node_status_on_commit(node_id: str, status: str) -> None:
 
 # The websocket frame types the consumer sends for each channel-layer message.
 FRAME_FOR = {
-    AGENT_WAKE: protocol.WS_WAKE,
     AGENT_ROTATE_KEY: protocol.WS_ROTATE_KEY,
     AGENT_REVOKED: protocol.WS_REVOKED,
 }

@@ -79,6 +79,7 @@ ERROR_NOT_FOUND = "MessageNotFound"
 ERROR_ACCESS_DENIED = "AccessDenied"  # 403: the command's sender may not read a SecureString
 ERROR_PARAMETER_NOT_FOUND = "ParameterNotFound"  # 400: a {{ssm-secure:...}} name is unknown
 ERROR_INTERNAL = "InternalError"  # the server failed: like an unreachable server, try later
+ERROR_SOCKET_BUSY = "SocketBusy"  # too many requests unanswered on the websocket: use HTTP
 
 # Statuses a reply carries; the first terminal reply for a message wins.
 REPLY_SUCCESS = "Success"
@@ -119,7 +120,7 @@ WS_ANSWER = "answer"  # to a request frame: {"id", "answer": {...}} or {"id", "e
 WS_ACK = "ack"  # {"id", "message_id"}
 WS_REPLY = "reply"  # {"id", "message_id", "status", "result"}
 WS_REQUESTS = (WS_ACK, WS_REPLY)
-# Request frames one socket may have unanswered at once; more are refused.
+# Request frames one socket may have unanswered at once; more are refused (SocketBusy).
 MAX_SOCKET_REQUESTS = 256
 
 # Close codes of a refused agent websocket (accepted, then closed, so the agent can read them).

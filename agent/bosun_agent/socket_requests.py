@@ -89,7 +89,9 @@ class SocketRequests:
             future.set_result(answer if isinstance(answer, dict) else {})
             return
         message = str(frame.get("message") or error)
-        if error == protocol.ERROR_INTERNAL:
+        if error == protocol.ERROR_SOCKET_BUSY:
+            future.set_exception(SocketUnavailable(f"the websocket is busy: {message}"))
+        elif error == protocol.ERROR_INTERNAL:
             future.set_exception(ServerUnavailable(f"the server failed: {message}"))
         else:
             future.set_exception(refusal(0, str(error), message))

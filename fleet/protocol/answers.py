@@ -20,6 +20,7 @@ from typing import Any
 from bosun_agent import protocol
 from bosun_agent.protocol import ProtocolError
 from django.db import transaction
+from django.db.models import Case, F, PositiveIntegerField, When
 from django.utils import timezone
 
 from bosun.lib.bulk_update import bulk_update_rows
@@ -106,6 +107,7 @@ def messages_ack(acks: Sequence[Ack]) -> list[Outcome]:
     with transaction.atomic():
         rows = _locked_rows(acks)
         starting: dict[int, NodeMessage] = {}
+        pushed: list[int] = []  # acked without a fetch: the push was their delivery
         late: list[int] = []
         for entry in acks:
             message = _own(rows, entry)
@@ -118,6 +120,9 @@ def messages_ack(acks: Sequence[Ack]) -> list[Outcome]:
                     message.state, message.completed_at = MessageState.EXPIRED, now
                     late.append(message.pk)
                 else:
+                    if message.state == MessageState.PENDING:
+                        pushed.append(message.pk)
+                        message.delivery_count += 1
                     message.state, message.acked_at = MessageState.ACKED, now
                     starting[message.pk] = message
             if message.state in _WITHDRAWN and message.acked_at is None:
@@ -130,7 +135,13 @@ def messages_ack(acks: Sequence[Ack]) -> list[Outcome]:
             )
         if starting:
             NodeMessage.objects.filter(pk__in=list(starting)).update(
-                state=MessageState.ACKED, acked_at=now
+                state=MessageState.ACKED,
+                acked_at=now,
+                delivery_count=Case(
+                    When(pk__in=pushed, then=F("delivery_count") + 1),
+                    default=F("delivery_count"),
+                    output_field=PositiveIntegerField(),
+                ),
             )
             ack_handlers_run(list(starting.values()))
     return outcomes

@@ -4,9 +4,10 @@ The handshake is authenticated like any signed request (GET, empty body) and cou
 heard from. A refusal is accepted and then closed with the protocol's close code, so the
 agent can read why. Afterwards:
 
-- the channel-layer messages of fleet.realtime become `{"type": "wake"}` (with the new
-  messages themselves when they were pushed), `{"type": "rotate-key"}` and
-  `{"type": "revoked"}`: at most once, a lost frame is only a delay (DESIGN.md §2);
+- wake-ups (fleet.protocol.local_agents) become `{"type": "wake"}`, with the new messages
+  themselves when they were pushed; the node group's channel-layer messages become
+  `{"type": "rotate-key"}` and `{"type": "revoked"}`. At most once: a lost frame is only a
+  delay (DESIGN.md §2);
 - the agent may send the request frames `ack` and `reply` instead of their HTTP requests.
   The socket is the authenticated node's, so they carry no signature; each is answered by
   an `answer` frame with the request's id. They are recorded in batches with every other
@@ -22,6 +23,7 @@ from typing import Any
 
 from bosun_agent import protocol
 from bosun_agent.protocol import ProtocolError
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -29,9 +31,10 @@ from fleet.protocol.answers import Ack, Outcome, Reply
 from fleet.protocol.auth import request_authenticate
 from fleet.protocol.errors import bad_request, close_code, refusal
 from fleet.protocol.lifecycle import node_heartbeat
+from fleet.protocol.local_agents import local_agents
 from fleet.protocol.socket_batches import batchers
 from fleet.protocol.trail import FACE_WEBSOCKET
-from fleet.protocol.validation import reply_clean
+from fleet.protocol.validation import json_object, reply_clean
 from fleet.realtime import FRAME_FOR, agent_group
 
 
@@ -94,17 +97,15 @@ def socket_request(node_id: str, text: str | None) -> tuple[int, Ack | Reply]:
 def _frame_object(text: str | None) -> dict[str, Any]:
     if text is None:
         raise bad_request("frames are JSON text")
-    if len(text) > protocol.MAX_BODY_BYTES:
+    # The limit is in bytes, as over HTTP; a character takes up to four.
+    if len(text) * 4 > protocol.MAX_BODY_BYTES and (
+        len(text.encode("utf-8", "surrogatepass")) > protocol.MAX_BODY_BYTES
+    ):
         raise refusal(
             protocol.ERROR_TOO_LARGE, f"the frame is over {protocol.MAX_BODY_BYTES} bytes"
         )
-    try:
-        frame = json.loads(text)
-    except ValueError:
-        raise bad_request("the frame is not JSON") from None
-    if not isinstance(frame, dict):
-        raise bad_request("the frame is not a JSON object")
-    return frame
+    # The HTTP body's checks: JSON constants, nesting and NUL characters are refused alike.
+    return json_object(text.encode("utf-8", "surrogatepass"), what="frame")
 
 
 def _entry(node_id: str, frame: dict[str, Any]) -> Ack | Reply:
@@ -146,6 +147,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         # Requests being recorded: answered as they finish, cancelled if the socket closes.
         self._requests: set[asyncio.Task[None]] = set()
+        self._wakes: set[asyncio.Task[None]] = set()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' dispatch hops to a thread before every handler to close stale database
+        # connections. No handler here touches the database on the loop (database work goes
+        # through database_sync_to_async, which does the same around each call), and at a
+        # thousand agents those hops were a tenth of the ws role's CPU.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def connect(self) -> None:
         headers = {
@@ -153,6 +165,9 @@ class AgentConsumer(AsyncWebsocketConsumer):
             for name, value in self.scope.get("headers", [])
         }
         client = self.scope.get("client") or ("", 0)
+        # Before the handshake reads the pending count: what is committed after that read is
+        # pushed to this process.
+        await local_agents().listening()
         try:
             opened = await database_sync_to_async(agent_socket_open)(
                 path=self.scope["path"], headers=headers, source_ip=client[0] or ""
@@ -162,12 +177,17 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self.close(code=close_code(error))
             return
         self.node_id = opened["node_id"]
+        local_agents().add(self.node_id, self._woken)
         self.group = agent_group(opened["node_id"])
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send(text_data=json.dumps(opened["hello"]))
 
     async def disconnect(self, code: int) -> None:
+        if self.node_id is not None:
+            local_agents().discard(self.node_id, self._woken)
+        for task in self._wakes:
+            task.cancel()
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
         # An entry already in a batch is recorded all the same; only its answer is lost, and
@@ -184,8 +204,10 @@ class AgentConsumer(AsyncWebsocketConsumer):
             await self._send_json(_error_frame(refused.request_id, refused.error))
             return
         if len(self._requests) >= protocol.MAX_SOCKET_REQUESTS:
-            busy = bad_request(
-                f"more than {protocol.MAX_SOCKET_REQUESTS} requests unanswered on this socket"
+            busy = refusal(
+                protocol.ERROR_SOCKET_BUSY,
+                f"more than {protocol.MAX_SOCKET_REQUESTS} requests unanswered on this socket; "
+                "send it over HTTP",
             )
             await self._send_json(_error_frame(request_id, busy))
             return
@@ -208,12 +230,15 @@ class AgentConsumer(AsyncWebsocketConsumer):
     async def _frame(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps({"type": FRAME_FOR[message["type"]]}))
 
-    # Channels calls these for the channel-layer types "agent.wake", "agent.rotate_key", ...
-    async def agent_wake(self, message: dict[str, Any]) -> None:
+    def _woken(self, messages: list[dict[str, Any]]) -> None:
         frame: dict[str, Any] = {"type": protocol.WS_WAKE}
-        if message.get("messages"):
-            frame["messages"] = message["messages"]
-        await self._send_json(frame)
+        if messages:
+            frame["messages"] = messages
+        task = asyncio.get_running_loop().create_task(self._send_json(frame))
+        self._wakes.add(task)
+        task.add_done_callback(self._wakes.discard)
+
+    # Channels calls these for the channel-layer types "agent.rotate_key", "agent.revoked".
 
     async def agent_rotate_key(self, message: dict[str, Any]) -> None:
         await self._frame(message)

@@ -26,6 +26,7 @@ STATUS_FOR_CODE: dict[str, int] = {
     protocol.ERROR_TOO_LARGE: 413,
     protocol.ERROR_PROTOCOL: 426,
     protocol.ERROR_INTERNAL: 500,
+    protocol.ERROR_SOCKET_BUSY: 429,
 }
 
 _CLOSE_FOR_STATUS = {

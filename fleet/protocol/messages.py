@@ -114,9 +114,9 @@ def message_enqueue(
         for node_id, message_id in zip(ids, message_ids, strict=True)
     )
     pushable = len(json.dumps(payload, separators=(",", ":"))) <= MAX_PUSHED_PAYLOAD_BYTES
-    wake_agents_on_commit(
-        ids, pushes={m.node_id: message_wire(m) for m in messages} if pushable else None
-    )
+    # A pushed message's delivery is the push (counted when the agent acks it).
+    pushes = {m.node_id: {**message_wire(m), "delivery_count": 1} for m in messages}
+    wake_agents_on_commit(ids, pushes=pushes if pushable else None)
     return messages
 
 

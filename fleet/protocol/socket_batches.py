@@ -22,7 +22,6 @@ from typing import Generic, TypeVar
 
 from bosun_agent import protocol
 from channels.db import database_sync_to_async
-from django.db import close_old_connections
 
 from fleet.protocol.answers import Ack, Outcome, Reply, messages_ack, messages_reply
 from fleet.protocol.errors import refusal
@@ -67,7 +66,6 @@ class Batcher(Generic[Entry]):
                     future.cancel()
 
     def _record_safely(self, entries: list[Entry]) -> list[Outcome]:
-        close_old_connections()
         try:
             return list(self._record(entries))
         except Exception:

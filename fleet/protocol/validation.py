@@ -37,22 +37,22 @@ MAX_EXTRA_FACTS = 32
 EXTRA_FACT_KEY_MAX = 64
 
 
-def json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; an empty body counts as `{}`."""
+def json_object(body: bytes, *, what: str = "body") -> dict[str, Any]:
+    """The body (or websocket frame: `what`) as a JSON object; an empty one counts as `{}`."""
     if not body.strip():
         return {}
     try:
         data = json.loads(body.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError:
-        raise bad_request("the body is not UTF-8") from None
+        raise bad_request(f"the {what} is not UTF-8") from None
     except RecursionError:
-        raise bad_request("the body nests too deeply") from None
+        raise bad_request(f"the {what} nests too deeply") from None
     except ValueError as error:
-        raise bad_request(f"the body is not JSON: {error}") from None
+        raise bad_request(f"the {what} is not JSON: {error}") from None
     if not isinstance(data, dict):
-        raise bad_request("the body must be a JSON object")
+        raise bad_request(f"the {what} must be a JSON object")
     if _holds_nul(data):
-        raise bad_request("the body holds a NUL character (\\u0000), which cannot be stored")
+        raise bad_request(f"the {what} holds a NUL character (\\u0000), which cannot be stored")
     return data
 
 
