@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field, Model
 
 # Keeps a statement's parameters well below SQLite's default limit of 32,766.
 MAX_ROWS = 500
@@ -33,7 +34,7 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     # every placeholder carries its column's type. SQLite takes the values as they come.
     placeholder = (
         "("
-        + ", ".join(f"CAST(%s AS {f.db_type(connection)})" if typed else "%s" for f in columns)
+        + ", ".join(f"CAST(%s AS {_value_type(f, connection)})" if typed else "%s" for f in columns)
         + ")"
     )
     names = ", ".join(quote(f"c{index}") for index in range(len(columns)))
@@ -58,6 +59,21 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
                 f"UPDATE {table} SET {assignments} FROM v "
                 f"WHERE {table}.{quote(meta.pk.column)} = v.{quote('c0')}"
             )
-            cursor.execute(sql, params)
-            updated += cursor.rowcount
+            if connection.vendor == "sqlite":
+                # Python's sqlite3 leaves rowcount at -1 for a statement that starts with WITH.
+                raw = connection.connection
+                before = raw.total_changes
+                cursor.execute(sql, params)
+                updated += raw.total_changes - before
+            else:
+                cursor.execute(sql, params)
+                updated += cursor.rowcount
     return updated
+
+
+def _value_type(field: Field, connection: BaseDatabaseWrapper) -> str:
+    """The type a value is cast to: its column's, but a string's unbounded, because an explicit
+    cast to varchar(n) cuts silently where the assignment to the column refuses a long value
+    (as a save does)."""
+    db_type = field.db_type(connection) or "text"
+    return "text" if db_type.startswith("varchar") else db_type

@@ -45,6 +45,8 @@ OUTCOMES = {
 }
 STEP_STATUSES = (*protocol.RUN_OUTCOMES, protocol.STEP_SKIPPED)
 _MAX_TEXT = 2000
+# An agent's error can be longer than the column; what fits is kept.
+_REASON_LENGTH = Invocation._meta.get_field("reason").max_length or _MAX_TEXT
 # Offsets are stored as 32-bit integers (as the output endpoint bounds them).
 MAX_OFFSET = 2**31
 
@@ -125,7 +127,7 @@ def _end(invocation: Invocation, message: NodeMessage, has_chunks: bool, now: da
     status, details, response_code, reason, steps = _outcome(message.state, result)
     invocation.steps = streams_finalize(invocation, steps, has_chunks=has_chunks)
     invocation.status, invocation.status_details = status, details
-    invocation.response_code, invocation.reason = response_code, reason
+    invocation.response_code, invocation.reason = response_code, reason[:_REASON_LENGTH]
     invocation.finished_at = now
     invocation.started_at = invocation.started_at or message.acked_at or now
     _store_facts(invocation, steps)
