@@ -179,7 +179,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         self.node_id = opened["node_id"]
         local_agents().add(self.node_id, self._woken)
         self.group = agent_group(opened["node_id"])
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await local_agents().group_add(self.group, self.channel_name)
         await self.accept()
         await self.send(text_data=json.dumps(opened["hello"]))
 
@@ -189,7 +189,7 @@ class AgentConsumer(AsyncWebsocketConsumer):
         for task in self._wakes:
             task.cancel()
         if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await local_agents().group_discard(self.group, self.channel_name)
         # An entry already in a batch is recorded all the same; only its answer is lost, and
         # the agent sends it again (acks and replies are idempotent).
         for task in self._requests:

@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 # channels_redis forgets group members after a day: the listener joins again well before.
 GROUP_REFRESH_SECONDS = 3600.0
 RETRY_SECONDS = 1.0
+# Group joins and leaves of this process's agent sockets in flight at once. The channel
+# layer's Redis pool holds 100 connections and refuses more (MaxConnectionsError): thousands
+# of agents reconnecting together after a restart must queue here instead of failing.
+GROUP_CALLS = 50
 
 # Called with the node's pushed messages (an empty list: "fetch").
 Waker = Callable[[list[dict[str, Any]]], None]
@@ -42,6 +46,19 @@ class LocalAgents:
         self._wakers: dict[str, set[Waker]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._joined = asyncio.Event()
+        self._group_calls = asyncio.Semaphore(GROUP_CALLS)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async with self._group_calls:
+                await layer.group_add(group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async with self._group_calls:
+                await layer.group_discard(group, channel)
 
     async def listening(self) -> None:
         """Returns once wake-ups published from now on reach this process."""
