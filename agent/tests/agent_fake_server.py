@@ -449,7 +449,11 @@ class FakeBosun:
             await ws.send_json({"type": protocol.WS_REVOKED, "message": "deregistered"})
         return {"status": "Deregistered"}
 
-    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def websocket_open(
+        self, request: web.Request
+    ) -> tuple[web.WebSocketResponse, FakeNode | None]:
+        """Accept a websocket and authenticate its handshake; a refused one is closed with
+        the protocol's code and comes back without a node."""
         if self.refuse_websockets:
             raise web.HTTPServiceUnavailable()
         ws = web.WebSocketResponse()
@@ -459,8 +463,14 @@ class FakeBosun:
         except Refused as refused:
             close_code = {401: 4401, 403: 4403, 409: 4409, 426: 4426}.get(refused.status, 4400)
             await ws.close(code=close_code, message=refused.message.encode())
-            return ws
+            return ws, None
         node.websockets.append(ws)
+        return ws, node
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws, node = await self.websocket_open(request)
+        if node is None:
+            return ws
         try:
             pending = sum(1 for m in node.messages if m.state == "pending")
             await ws.send_json(

@@ -415,17 +415,9 @@ class SocketBosun(FakeBosun):
         return [frame for frame in self.socket_frames if frame.get("type") == kind]
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
-        if self.refuse_websockets:
-            raise web.HTTPServiceUnavailable()
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        try:
-            node = self.authenticate(request, b"")
-        except Refused as refused:
-            close_code = {401: 4401, 403: 4403, 409: 4409, 426: 4426}.get(refused.status, 4400)
-            await ws.close(code=close_code, message=refused.message.encode())
+        ws, node = await self.websocket_open(request)
+        if node is None:
             return ws
-        node.websockets.append(ws)
         answering: set[asyncio.Task[None]] = set()
         try:
             hello: dict[str, Any] = {

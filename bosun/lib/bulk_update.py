@@ -11,6 +11,7 @@ field exactly as a save would.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, router
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -27,7 +28,7 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     model = type(objs[0])
     connection = connections[router.db_for_write(model)]
     meta = model._meta
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    columns = _concrete_fields(model, ["pk", *fields])
     quote = connection.ops.quote_name
     typed = connection.vendor == "postgresql"
     # PostgreSQL types VALUES columns from their first row, and a NULL there would be text:
@@ -38,9 +39,9 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
         + ")"
     )
     names = ", ".join(quote(f"c{index}") for index in range(len(columns)))
-    table = quote(meta.db_table)
+    table = quote(meta.db_table or "")
     assignments = ", ".join(
-        f"{quote(field.column)} = v.{quote(f'c{index}')}"
+        f"{quote(field.column or '')} = v.{quote(f'c{index}')}"
         for index, field in enumerate(columns)
         if index > 0
     )
@@ -48,7 +49,7 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     with connection.cursor() as cursor:
         for start in range(0, len(objs), MAX_ROWS):
             chunk = objs[start : start + MAX_ROWS]
-            params: list[object] = []
+            params: list[Any] = []
             for obj in chunk:
                 for field in columns:
                     params.append(field.get_db_prep_save(getattr(obj, field.attname), connection))
@@ -57,7 +58,7 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
             sql = (
                 f"WITH v ({names}) AS (VALUES {rows}) "  # noqa: S608
                 f"UPDATE {table} SET {assignments} FROM v "
-                f"WHERE {table}.{quote(meta.pk.column)} = v.{quote('c0')}"
+                f"WHERE {table}.{quote(columns[0].column or '')} = v.{quote('c0')}"
             )
             if connection.vendor == "sqlite":
                 # Python's sqlite3 leaves rowcount at -1 for a statement that starts with WITH.
@@ -71,7 +72,18 @@ def bulk_update_rows(objs: Sequence[Model], fields: Sequence[str]) -> int:
     return updated
 
 
-def _value_type(field: Field, connection: BaseDatabaseWrapper) -> str:
+def _concrete_fields(model: type[Model], names: Sequence[str]) -> list[Field[Any, Any]]:
+    """The model's fields by name ("pk" for the primary key): columns of its own table."""
+    fields: list[Field[Any, Any]] = []
+    for name in names:
+        field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+        if not isinstance(field, Field) or not field.concrete or field.many_to_many:
+            raise ValueError(f"{model.__name__}.{name} is not a column of its table")
+        fields.append(field)
+    return fields
+
+
+def _value_type(field: Field[Any, Any], connection: BaseDatabaseWrapper) -> str:
     """The type a value is cast to: its column's, but a string's unbounded, because an explicit
     cast to varchar(n) cuts silently where the assignment to the column refuses a long value
     (as a save does)."""

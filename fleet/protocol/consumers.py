@@ -86,8 +86,8 @@ def socket_request(node_id: str, text: str | None) -> tuple[int, Ack | Reply]:
         or isinstance(request_id, bool)
         or not 0 <= request_id < _MAX_REQUEST_ID
     ):
-        error = bad_request(f"id: an integer from 0 to {_MAX_REQUEST_ID - 1} is required")
-        raise FrameRefused(None, error)
+        invalid = bad_request(f"id: an integer from 0 to {_MAX_REQUEST_ID - 1} is required")
+        raise FrameRefused(None, invalid)
     try:
         return request_id, _entry(node_id, frame)
     except ProtocolError as error:

@@ -19,12 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
 
 from channels.layers import get_channel_layer
 
+from bosun.lib.per_loop import per_event_loop
 from fleet.realtime import AGENT_PUSH_GROUP
 
 logger = logging.getLogger(__name__)
@@ -117,15 +117,5 @@ class LocalAgents:
                 joined_at = time.monotonic()
 
 
-# One per event loop: daphne runs one loop per process; tests start a loop per test.
-_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalAgents] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def local_agents() -> LocalAgents:
-    loop = asyncio.get_running_loop()
-    found = _BY_LOOP.get(loop)
-    if found is None:
-        found = _BY_LOOP[loop] = LocalAgents()
-    return found
+# One per process under daphne (see bosun.lib.per_loop).
+local_agents = per_event_loop(LocalAgents)

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 from bosun_agent import protocol
 from channels.db import database_sync_to_async
 
+from bosun.lib.per_loop import per_event_loop
 from fleet.protocol.answers import Ack, Outcome, Reply, messages_ack, messages_reply
 from fleet.protocol.errors import refusal
 
@@ -36,7 +36,7 @@ Entry = TypeVar("Entry", Ack, Reply)
 
 class Batcher(Generic[Entry]):
     def __init__(self, record: Callable[[Sequence[Entry]], list[Outcome]]) -> None:
-        self._record = record
+        self._record: Callable[[Sequence[Entry]], list[Outcome]] = record
         self._waiting: list[tuple[Entry, asyncio.Future[Outcome]]] = []
         self._draining = False
 
@@ -89,15 +89,5 @@ class _Batchers:
         self.replies: Batcher[Reply] = Batcher(messages_reply)
 
 
-# One pair per event loop: daphne runs one loop per process; tests start a loop per test.
-_BY_LOOP: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batchers] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def batchers() -> _Batchers:
-    loop = asyncio.get_running_loop()
-    found = _BY_LOOP.get(loop)
-    if found is None:
-        found = _BY_LOOP[loop] = _Batchers()
-    return found
+# One pair per process under daphne (see bosun.lib.per_loop).
+batchers = per_event_loop(_Batchers)
