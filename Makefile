@@ -53,7 +53,8 @@ lint: install
 		commands/api commands/views commands/forms.py commands/templatetags \
 		parameters/rules.py parameters/policies.py parameters/services.py parameters/selectors.py \
 		parameters/scope.py parameters/querysets.py parameters/enforcement.py parameters/events.py \
-		parameters/references.py parameters/transfer.py parameters/tasks.py
+		parameters/references.py parameters/transfer.py parameters/tasks.py \
+		sessions
 	$(PYTHON) -m mypy --python-version 3.10 --strict agent/bosun_agent
 
 test: lint

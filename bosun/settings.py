@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "webhooks",
     "parameters",
     "commands",
+    "sessions.apps.SessionsConfig",
     "drf_spectacular",
 ]
 
@@ -184,6 +185,12 @@ CELERY_BEAT_SCHEDULE["parameters-enforce-policies"] = {
 }
 # 0 keeps audit events forever.
 BOSUN_AUDIT_RETENTION_DAYS = BOSUN.audit_retention_days
+# Session recordings past their retention are deleted daily; 0 keeps them forever.
+BOSUN_SESSION_RECORDING_RETENTION_DAYS = BOSUN.session_recording_retention_days
+CELERY_BEAT_SCHEDULE["sessions-expire-recordings"] = {
+    "task": "sessions.tasks.expire_recordings",
+    "schedule": crontab(hour=3, minute=47),
+}
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any]
 if BOSUN.redis:
     CELERY_BROKER_URL = BOSUN.redis.url

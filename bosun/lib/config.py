@@ -281,6 +281,8 @@ class Config:
     agent_heartbeat_seconds: int = 60
     # Node keys older than this are rotated at the agent's next heartbeat.
     agent_key_max_age_days: int = 30
+    # Session recordings are deleted this long after their session ended; 0 keeps them.
+    session_recording_retention_days: int = 365
     admin_password: str | None = field(default=None, repr=False)
 
     @property
@@ -353,6 +355,9 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         audit_retention_days=_int(env, "BOSUN_AUDIT_RETENTION_DAYS", 365, low=0, high=36500),
         agent_heartbeat_seconds=_int(env, "BOSUN_AGENT_HEARTBEAT_SECONDS", 60, low=1, high=3600),
         agent_key_max_age_days=_int(env, "BOSUN_AGENT_KEY_MAX_AGE_DAYS", 30, low=1, high=3650),
+        session_recording_retention_days=_int(
+            env, "BOSUN_SESSION_RECORDING_RETENTION_DAYS", 365, low=0, high=36500
+        ),
         db_pool_size=_int(env, "BOSUN_DB_POOL_SIZE", 8, low=1, high=100),
         web_workers=_int(env, "BOSUN_WEB_WORKERS", 2 * (os.cpu_count() or 1), low=1, high=64),
     )
