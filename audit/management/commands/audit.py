@@ -20,17 +20,16 @@ from datetime import UTC, datetime
 from io import TextIOBase
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
+from django.core.management.base import CommandError, CommandParser
 
 from audit import selectors, services
 from audit.exceptions import AuditChainBroken
 from audit.verification import verify_chain
+from bosun.lib.management import SubcommandCommand
 
 # Exit codes, so a monitoring job can tell tampering from a check that could not run.
 BROKEN = 1
 BAD_INPUT = 2
-UNAVAILABLE = 3
 
 
 def parse_moment(option: str, raw: str | None) -> datetime | None:
@@ -48,7 +47,8 @@ def parse_moment(option: str, raw: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
+    subject = "the audit trail"
     help = "Verify, export, checkpoint or prune the audit trail."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -61,17 +61,6 @@ class Command(BaseCommand):
         commands.add_parser("checkpoint", help="sign a checkpoint at the newest event")
         prune = commands.add_parser("prune", help="delete events older than --before")
         prune.add_argument("--before", required=True, help="delete events before this time")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        handler = getattr(self, f"_{options['subcommand']}")
-        try:
-            handler(options)
-        except DatabaseError as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-            raise CommandError(
-                f"cannot read the audit trail ({reason}); is the database migrated?",
-                returncode=UNAVAILABLE,
-            ) from None
 
     def _verify(self, options: dict[str, Any]) -> None:
         started = time.perf_counter()

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
+from django.core.management.base import CommandError, CommandParser
 
+from bosun.lib.management import SubcommandCommand
 from sessions.exceptions import DoesNotExistException
 from sessions.selectors import session_get
 from sessions.services.recording import recording_verify
@@ -21,10 +21,10 @@ from sessions.services.recording import recording_verify
 # Exit codes, so a monitoring job can tell tampering from a check that could not run.
 BROKEN = 1
 BAD_INPUT = 2
-UNAVAILABLE = 3
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
+    subject = "the sessions"
     help = "Verify session recordings."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -33,17 +33,6 @@ class Command(BaseCommand):
             "verify", help="recompute a recording's chain and name its first problem"
         )
         verify.add_argument("session_id", metavar="SESSION_ID")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        handler = getattr(self, f"_{options['subcommand']}")
-        try:
-            handler(options)
-        except DatabaseError as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-            raise CommandError(
-                f"cannot read the sessions ({reason}); is the database migrated?",
-                returncode=UNAVAILABLE,
-            ) from None
 
     def _verify(self, options: dict[str, Any]) -> None:
         try:
