@@ -42,6 +42,7 @@ from bosun_agent.runtime import (
     NodeRuntime,
     NodeStopped,
 )
+from bosun_agent.sessions import register_session_handlers
 from bosun_agent.state import Identity, StateError
 from bosun_agent.statedir import StateDir, resolve_state_dir
 
@@ -184,10 +185,12 @@ def run_with_runtime(state: StateDir, work: Callable[[NodeRuntime], Awaitable[An
 
 
 def host_runtime(client: AgentClient, state: StateDir, fingerprint: str) -> NodeRuntime:
-    """The runtime of this very host: real facts, the built-in handlers, Run Command."""
+    """The runtime of this very host: real facts, the built-in handlers, Run Command and
+    Session Manager."""
     facts = functools.partial(facts_of_this_host, client.server_host)
     handlers = builtin_handlers(facts)
     register_command_handlers(handlers, facts)
+    register_session_handlers(handlers)
     return NodeRuntime(
         client=client,
         state=state,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -23,6 +24,9 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30, sock_connect=10)
 # The agent pings over its websocket so a silently dead connection (a NAT that forgot it) is
 # noticed; a server restart closes the socket and is noticed at once anyway.
 WEBSOCKET_PING_SECONDS = 45.0
+SESSION_WEBSOCKET_PING_SECONDS = 10.0
+# What a session id may be (the server's are `<user>-<17 hex>`, at most 96 characters).
+SESSION_ID = re.compile(r"[A-Za-z0-9_.@-]{1,96}")
 
 
 class AgentError(Exception):
@@ -239,11 +243,30 @@ class AgentClient:
 
     async def websocket(self, credentials: Credentials) -> aiohttp.ClientWebSocketResponse[bool]:
         """Open the push channel (GET WEBSOCKET_PATH with signed headers)."""
-        headers = credentials.headers("GET", self._ws_path_prefix + protocol.WEBSOCKET_PATH)
-        ws_url = self.ws_base_url + protocol.WEBSOCKET_PATH
+        return await self._signed_websocket(
+            protocol.WEBSOCKET_PATH, credentials, self.websocket_ping
+        )
+
+    async def session_websocket(
+        self, credentials: Credentials, session_id: str
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
+        """Open one session's terminal channel (GET SESSION_WEBSOCKET_PATH, signed the same
+        way). Its pings come more often: the shell is only kept SESSION_GRACE_SECONDS after
+        the socket is found dead."""
+        if not session_id_safe(session_id):
+            raise ValueError(f"not a usable session id: {session_id!r}")
+        path = protocol.SESSION_WEBSOCKET_PATH.format(session_id=session_id)
+        ping = None if self.websocket_ping is None else SESSION_WEBSOCKET_PING_SECONDS
+        return await self._signed_websocket(path, credentials, ping)
+
+    async def _signed_websocket(
+        self, path: str, credentials: Credentials, ping: float | None
+    ) -> aiohttp.ClientWebSocketResponse[bool]:
+        headers = credentials.headers("GET", self._ws_path_prefix + path)
+        ws_url = self.ws_base_url + path
         try:
             return await self.session.ws_connect(
-                ws_url, headers=headers, heartbeat=self.websocket_ping, autoping=True
+                ws_url, headers=headers, heartbeat=ping, autoping=True
             )
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status == 426:
@@ -253,6 +276,11 @@ class AgentClient:
             ) from exc
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             raise ServerUnavailable(f"cannot reach {self.base_url}: {describe(exc)}") from exc
+
+
+def session_id_safe(session_id: str) -> bool:
+    """A session id that can go into a URL path and a file name as it is."""
+    return bool(SESSION_ID.fullmatch(session_id)) and session_id.strip(".") != ""
 
 
 def new_session(*, limit: int = 8, trust_env: bool = True) -> aiohttp.ClientSession:

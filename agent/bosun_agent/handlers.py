@@ -18,10 +18,13 @@ import logging
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from bosun_agent import __version__, protocol
 from bosun_agent.messages import Message, Reply
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,8 @@ FactsProvider = Callable[[], Awaitable[dict[str, Any]]]
 # A signed POST through the node's runtime: it recovers from key rotations and stops the node
 # on the refusals that must stop it, exactly as the runtime's own calls do.
 Caller = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Opens a session's websocket (signed with the node's current key), for Session Manager.
+SessionSocketOpener = Callable[[str], Awaitable["aiohttp.ClientWebSocketResponse[bool]"]]
 
 
 class RunningMessages:
@@ -71,6 +76,8 @@ class HandlerContext:
     running: RunningMessages
     # The node's private state directory; None for a node kept in memory (the simulator).
     state_dir: Path | None = None
+    # Session Manager's websocket for a session id; None where sessions cannot run.
+    open_session_socket: SessionSocketOpener | None = None
 
 
 Handler = Callable[[Message], Awaitable[Reply]]

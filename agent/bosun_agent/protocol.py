@@ -109,6 +109,29 @@ MAX_OUTPUT_CHUNKS = 64
 # What a killed step reports as its exit code (timeout, cancel), as AWS's agent does.
 KILLED_RESPONSE_CODE = -1
 
+# Session Manager (PROTOCOL.md "Session Manager"): a StartSession message has the agent open
+# one websocket per session, signed like WEBSOCKET_PATH, and relay its terminal over it.
+MESSAGE_START_SESSION = "StartSession"
+SESSION_WEBSOCKET_PATH = "/ws/agent/sessions/{session_id}/"
+# Output credit the agent starts a session with; "grant" frames add to it.
+SESSION_WINDOW_BYTES = 256 * 1024
+# How long the agent keeps a shell whose session socket dropped, reconnecting meanwhile.
+SESSION_GRACE_SECONDS = 30
+# Binary frames: one byte of type, then the bytes (at most SESSION_MAX_FRAME_BYTES of them).
+SESSION_FRAME_OUTPUT = 0x01  # agent → server: terminal output
+SESSION_FRAME_INPUT = 0x02  # server → agent: keyboard input
+SESSION_MAX_FRAME_BYTES = 64 * 1024
+# Text frames, agent → server (JSON objects with a "type").
+SESSION_STARTED = "started"  # {"run_as", "pid"}
+SESSION_REFUSED = "refused"  # {"message"}; then the agent closes the socket
+SESSION_EXITED = "exited"  # {"status", "reason"}
+# Text frames, server → agent.
+SESSION_GRANT = "grant"  # {"bytes"}: more output credit
+SESSION_RESIZE = "resize"  # {"cols", "rows"}
+SESSION_TERMINATE = "terminate"  # {"reason"}
+# The session socket of an unknown session, another node's, or one that has ended.
+CLOSE_SESSION_UNKNOWN = 4404
+
 # Websocket frames, server to agent (JSON objects with a "type").
 WS_WAKE = "wake"  # messages are waiting: take the pushed ones (`messages`), fetch the rest
 WS_ROTATE_KEY = "rotate-key"  # rotate the node key now

@@ -170,7 +170,12 @@ class NodeRuntime:
             call=self.call,
             running=self.running,
             state_dir=state.directory(),
+            open_session_socket=self._open_session_socket,
         )
+
+    async def _open_session_socket(self, session_id: str) -> aiohttp.ClientWebSocketResponse[bool]:
+        """A session's websocket, signed with the key of the moment (keys rotate)."""
+        return await self.client.session_websocket(self.credentials, session_id)
 
     # Running and stopping.
 

@@ -31,6 +31,11 @@ from bosun_agent.handlers import HandlerContext, HandlerRegistry
 from bosun_agent.messages import Message, Reply
 
 
+async def start_session(message: Message) -> Reply:
+    """A virtual node has no shell to offer."""
+    return Reply.failed("sessions are not simulated")
+
+
 class CommandJournal:
     """One line per run started, shared by every virtual node of a simulation."""
 
@@ -64,6 +69,7 @@ class SimulatedCommands:
     def register(self, registry: HandlerRegistry) -> None:
         registry.register_with_context(protocol.MESSAGE_RUN_COMMAND, self.run_command)
         registry.register_with_context(protocol.MESSAGE_CANCEL_COMMAND, cancel_command)
+        registry.register(protocol.MESSAGE_START_SESSION, start_session)
 
     async def run_command(self, message: Message, context: HandlerContext) -> Reply:
         try:

@@ -141,10 +141,14 @@ class FakeBosun:
         app.router.add_post(protocol.ROTATE_KEY_PATH, self._route("rotate", self.rotate_key))
         app.router.add_post(protocol.DEREGISTER_PATH, self._route("deregister", self.deregister))
         app.router.add_get(protocol.WEBSOCKET_PATH, self.websocket)
+        self.add_routes(app)
         app.on_shutdown.append(self._close_websockets)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port, reuse_address=True).start()
+
+    def add_routes(self, app: web.Application) -> None:
+        """More endpoints, for a test file's subclass (the router is frozen once serving)."""
 
     async def _stop(self) -> None:
         if self._runner is not None:

@@ -93,7 +93,20 @@ async def running(pty: PtySession, name: str) -> int:
     assert pty.pid is not None
     sid = pty.pid
     await eventually(lambda: name in session_processes(sid).values(), timeout=TIMEOUT)
-    return next(pid for pid, comm in session_processes(sid).items() if comm == name)
+    pid = next(pid for pid, comm in session_processes(sid).items() if comm == name)
+    # Running is not enough for a Ctrl-C to reach it: its group must also hold the terminal
+    # (the shell hands it over around the exec; on a loaded machine the key can come first).
+    await eventually(lambda: _holds_terminal(pid), timeout=TIMEOUT)
+    return pid
+
+
+def _holds_terminal(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    process_group, foreground_group = int(fields[2]), int(fields[5])
+    return process_group == foreground_group
 
 
 def test_echo_round_trip_in_a_login_shell_that_leads_its_session() -> None:
