@@ -187,6 +187,15 @@ CELERY_BEAT_SCHEDULE["parameters-enforce-policies"] = {
 BOSUN_AUDIT_RETENTION_DAYS = BOSUN.audit_retention_days
 # Session recordings past their retention are deleted daily; 0 keeps them forever.
 BOSUN_SESSION_RECORDING_RETENTION_DAYS = BOSUN.session_recording_retention_days
+# Session Manager: a reason to give, the run-as user ("" = the agent's own), root allowed,
+# recording mandatory, keystrokes recorded, idle timeout and maximum duration (0 = none).
+BOSUN_SESSION_REASON_REQUIRED = BOSUN.session_reason_required
+BOSUN_SESSION_RUN_AS = BOSUN.session_run_as
+BOSUN_SESSION_ALLOW_ROOT = BOSUN.session_allow_root
+BOSUN_SESSION_RECORDING_REQUIRED = BOSUN.session_recording_required
+BOSUN_SESSION_RECORD_INPUT = BOSUN.session_record_input
+BOSUN_SESSION_IDLE_TIMEOUT_MINUTES = BOSUN.session_idle_timeout_minutes
+BOSUN_SESSION_MAX_DURATION_MINUTES = BOSUN.session_max_duration_minutes
 CELERY_BEAT_SCHEDULE["sessions-expire-recordings"] = {
     "task": "sessions.tasks.expire_recordings",
     "schedule": crontab(hour=3, minute=47),
@@ -287,6 +296,9 @@ STATICFILES_DIRS = [
     # Front-end libraries come from npm (package.json); only their built files are served.
     ("vendor/bootstrap", BASE_DIR / "node_modules" / "bootstrap" / "dist"),
     ("vendor/bootstrap-icons", BASE_DIR / "node_modules" / "bootstrap-icons" / "font"),
+    ("vendor/xterm/lib", BASE_DIR / "node_modules" / "@xterm" / "xterm" / "lib"),
+    ("vendor/xterm/css", BASE_DIR / "node_modules" / "@xterm" / "xterm" / "css"),
+    ("vendor/xterm-addon-fit", BASE_DIR / "node_modules" / "@xterm" / "addon-fit" / "lib"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

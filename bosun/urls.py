@@ -14,6 +14,7 @@ urlpatterns = [
     path("parameters/", include("parameters.urls")),
     path("webhooks/", include("webhooks.urls")),
     path("commands/", include("commands.urls")),
+    path("sessions/", include("sessions.urls")),
     path("", include("web.urls")),
 ]
 

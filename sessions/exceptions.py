@@ -77,3 +77,28 @@ class RecordingInvalid(RecordingError):
     aws_code = "ValidationException"
     code = "recording_invalid"
     http_status = 400
+
+
+class SessionsValidationError(SessionsError):
+    """A request the session services refuse as it stands (a missing reason, a bad size)."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidDocument(SessionsError):
+    """A session document this server does not run."""
+
+    aws_code = "InvalidDocument"
+    code = "invalid_document"
+
+
+class TargetNotConnected(SessionsError):
+    """The node's agent is offline: nobody would open the shell (AWS's code for it)."""
+
+    aws_code = "TargetNotConnected"
+    code = "target_not_connected"
+    http_status = 409

@@ -81,7 +81,8 @@ class VerifyReport:
             else "no seal event left in the audit trail (pruned)"
         )
         return (
-            f"{self.chunks} chunks, sealed at {format_time(self.sealed_at)}, "
+            f"{self.chunks} chunk{'' if self.chunks == 1 else 's'}, "
+            f"sealed at {format_time(self.sealed_at)}, "
             f"final hash {self.final_hash}, {anchored}"
         )
 

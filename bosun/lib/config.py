@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -256,6 +257,18 @@ def _validate_region(raw: str) -> str:
     return raw
 
 
+# A POSIX user name (what useradd accepts), checked here so a typo fails at start.
+_RUN_AS = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+
+
+def _validate_run_as(raw: str) -> str:
+    if raw and not _RUN_AS.match(raw):
+        raise ConfigError(
+            f"BOSUN_SESSION_RUN_AS: expected a user name such as ssm-user, got {raw!r:.40}"
+        )
+    return raw
+
+
 @dataclass(frozen=True)
 class Config:
     base_dir: Path
@@ -283,6 +296,14 @@ class Config:
     agent_key_max_age_days: int = 30
     # Session recordings are deleted this long after their session ended; 0 keeps them.
     session_recording_retention_days: int = 365
+    # Session Manager (issue 7): what a new session is started with.
+    session_reason_required: bool = False
+    session_run_as: str = ""  # "" = the agent's own user
+    session_allow_root: bool = False
+    session_recording_required: bool = True
+    session_record_input: bool = True
+    session_idle_timeout_minutes: int = 20
+    session_max_duration_minutes: int = 0  # 0 = no limit
     admin_password: str | None = field(default=None, repr=False)
 
     @property
@@ -357,6 +378,17 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         agent_key_max_age_days=_int(env, "BOSUN_AGENT_KEY_MAX_AGE_DAYS", 30, low=1, high=3650),
         session_recording_retention_days=_int(
             env, "BOSUN_SESSION_RECORDING_RETENTION_DAYS", 365, low=0, high=36500
+        ),
+        session_reason_required=_flag(env, "BOSUN_SESSION_REASON_REQUIRED"),
+        session_run_as=_validate_run_as(env.get("BOSUN_SESSION_RUN_AS") or ""),
+        session_allow_root=_flag(env, "BOSUN_SESSION_ALLOW_ROOT"),
+        session_recording_required=_flag(env, "BOSUN_SESSION_RECORDING_REQUIRED", True),
+        session_record_input=_flag(env, "BOSUN_SESSION_RECORD_INPUT", True),
+        session_idle_timeout_minutes=_int(
+            env, "BOSUN_SESSION_IDLE_TIMEOUT_MINUTES", 20, low=1, high=60
+        ),
+        session_max_duration_minutes=_int(
+            env, "BOSUN_SESSION_MAX_DURATION_MINUTES", 0, low=0, high=1440
         ),
         db_pool_size=_int(env, "BOSUN_DB_POOL_SIZE", 8, low=1, high=100),
         web_workers=_int(env, "BOSUN_WEB_WORKERS", 2 * (os.cpu_count() or 1), low=1, high=64),

@@ -311,6 +311,9 @@ class Stack:
             BOSUN_PORT=str(self.port),
             BOSUN_DATA_DIR=str(self.data_dir),
             BOSUN_ADMIN_PASSWORD=self.password,
+            # The agents run as this test's user, root on CI; a session's shell runs as the
+            # agent's own user, and root shells are refused unless allowed.
+            BOSUN_SESSION_ALLOW_ROOT="1",
         )
         if self.heartbeat_seconds is not None:
             env["BOSUN_AGENT_HEARTBEAT_SECONDS"] = str(self.heartbeat_seconds)

@@ -1,0 +1,379 @@
+"""The session websockets: the agent's (the session's home) and the browser's (a viewer).
+
+Both are thin: they check who is on the other end, parse frames, and hand them on: the
+agent's to its sessions.relay.Home, the browser's through the channel layer (sessions.groups)
+to the home, which may live in another `ws` process. agent/PROTOCOL.md "Session Manager" is
+the wire.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+from urllib.parse import parse_qs
+
+from bosun_agent import protocol
+from bosun_agent.protocol import ProtocolError
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from access.adapters import CLOSE_FORBIDDEN, principal_from_scope
+from access.authorization import Principal
+from bosun.lib.errors import AccessDenied, BosunError
+from fleet.protocol.auth import request_authenticate
+from fleet.protocol.errors import close_code
+from fleet.protocol.trail import FACE_WEBSOCKET
+from sessions import groups
+from sessions.exceptions import DoesNotExistException
+from sessions.models import Session
+from sessions.relay import Home
+from sessions.services.sessions import (
+    TERMINAL_MAX,
+    session_for_agent,
+    session_for_viewer,
+    session_terminate,
+)
+from sessions.wire import CLOSE_SESSION_UNKNOWN, FRAME_MAX_DATA, FRAME_OUTPUT
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ENDED = 4410
+CLOSE_TOO_BIG = 1009
+# Control frames are a few dozen bytes; anything this long is not one.
+CONTROL_FRAME_MAX = 4096
+AGENT_TEXT_MAX = 64 * 1024
+_OFFSET = struct.Struct(">Q")
+
+
+def agent_session_open(
+    *, path: str, headers: dict[str, str], source_ip: str, session_id: str
+) -> Session:
+    """Authenticate the agent's signed handshake, then find its open session."""
+    node = request_authenticate(
+        method="GET",
+        path=path,
+        headers=headers,
+        body=b"",
+        source_ip=source_ip,
+        face=FACE_WEBSOCKET,
+    )
+    return session_for_agent(session_id=session_id, node_id=node.pk)
+
+
+def viewer_open(*, scope: dict[str, Any], session_id: str) -> tuple[Principal, Session]:
+    principal = principal_from_scope(scope)
+    return principal, session_for_viewer(principal=principal, session_id=session_id)
+
+
+class _LoopOnlyDispatch:
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # As fleet.protocol.consumers.AgentConsumer: no handler touches the database on the
+        # loop (database work goes through database_sync_to_async), so skip Channels' hop to
+        # a thread before every message: on a flood that is a hop per frame.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+
+class AgentSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
+    """/ws/agent/sessions/<session_id>/: the agent's side of one session."""
+
+    home: Home | None = None
+    group: str | None = None
+    replaced = False
+
+    async def connect(self) -> None:
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in self.scope.get("headers", [])
+        }
+        client = self.scope.get("client") or ("", 0)
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        try:
+            session = await database_sync_to_async(agent_session_open)(
+                path=self.scope["path"],
+                headers=headers,
+                source_ip=client[0] or "",
+                session_id=session_id,
+            )
+        except ProtocolError as error:
+            await self.accept()
+            await self.close(code=close_code(error))
+            return
+        except DoesNotExistException:
+            await self.accept()
+            await self.close(code=CLOSE_SESSION_UNKNOWN)
+            return
+        self.group = groups.home(session.session_id)
+        # An older socket of this session (a reconnect raced its drop) steps aside.
+        await self.channel_layer.group_send(
+            self.group, {"type": groups.REPLACED, "channel": self.channel_name}
+        )
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.home = Home(session=session, link=self)
+        await self.home.start()
+
+    async def disconnect(self, code: int) -> None:
+        if self.group is not None:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.home is not None:
+            await self.home.agent_gone(replaced=self.replaced)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        home = self.home
+        if home is None:
+            return
+        if bytes_data is not None:
+            if (
+                not bytes_data
+                or bytes_data[0] != FRAME_OUTPUT
+                or len(bytes_data) > 1 + FRAME_MAX_DATA
+            ):
+                await self.close(code=protocol.CLOSE_BAD_REQUEST)
+                return
+            await home.output(bytes_data[1:])
+            return
+        frame = _agent_frame(text_data or "")
+        if frame is None:
+            await self.close(code=protocol.CLOSE_BAD_REQUEST)
+            return
+        kind = frame.get("type")
+        if kind == "started":
+            run_as, pid = frame.get("run_as"), frame.get("pid")
+            await home.started(
+                run_as=run_as if isinstance(run_as, str) else "",
+                pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
+            )
+        elif kind == "refused":
+            message = frame.get("message")
+            await home.refused(str(message)[:500] if message else "no reason given")
+        elif kind == "exited":
+            status, reason = frame.get("status"), frame.get("reason")
+            await home.exited(
+                status=status if isinstance(status, int) and not isinstance(status, bool) else None,
+                reason=str(reason)[:200] if reason else "exited",
+            )
+        # Other types are from a newer agent: ignored, as the protocol's other sockets do.
+
+    # AgentLink, for the home.
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.send(bytes_data=data)
+
+    async def send_json(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+    async def close_socket(self, code: int) -> None:
+        await self.close(code=code)
+
+    # Channel-layer messages to the home (sessions.groups).
+
+    async def shell_input(self, message: dict[str, Any]) -> None:
+        if self.home is not None:
+            await self.home.input(message["data"])
+
+    async def shell_resize(self, message: dict[str, Any]) -> None:
+        if self.home is not None:
+            await self.home.resize(message["cols"], message["rows"])
+
+    async def shell_ack(self, message: dict[str, Any]) -> None:
+        if self.home is not None:
+            await self.home.ack(message["offset"])
+
+    async def shell_attach(self, message: dict[str, Any]) -> None:
+        if self.home is not None:
+            await self.home.attach(message["channel"], message["offset"])
+
+    async def shell_terminate(self, message: dict[str, Any]) -> None:
+        if self.home is not None:
+            await self.home.terminate(message.get("reason") or "terminated")
+
+    async def shell_replaced(self, message: dict[str, Any]) -> None:
+        if self.home is not None and message.get("channel") != self.channel_name:
+            self.replaced = True
+            await self.close(code=1000)
+
+
+def _output_frame(data: bytes) -> bool:
+    return bool(data) and data[0] == FRAME_OUTPUT and len(data) <= 1 + FRAME_MAX_DATA
+
+
+def _agent_frame(text: str) -> dict[str, Any] | None:
+    if len(text) > AGENT_TEXT_MAX:
+        return None
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return None
+    return frame if isinstance(frame, dict) else None
+
+
+class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
+    """/ws/sessions/<session_id>/?resume=<offset>: a browser's terminal on one session."""
+
+    session_id: str = ""
+    principal: Principal | None = None
+    joined: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The next output offset this browser needs; None until the home says where it is.
+        self.expected = 0
+        self.requested = 0
+        self.replayed = False
+        self.resend_pending = False
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.accept()
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        session_id = self.scope["url_route"]["kwargs"]["session_id"]
+        try:
+            principal, session = await database_sync_to_async(viewer_open)(
+                scope=self.scope, session_id=session_id
+            )
+        except AccessDenied:
+            await self.accept()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        except DoesNotExistException:
+            await self.accept()
+            await self.close(code=CLOSE_SESSION_UNKNOWN)
+            return
+        await self.accept()
+        if session.is_ended:
+            await self._send_json(
+                {"type": "ended", "reason": session.end_reason, "status": session.status}
+            )
+            await self.close(code=CLOSE_ENDED)
+            return
+        self.session_id = session.session_id
+        self.principal = principal
+        self.joined = groups.viewers(session.session_id)
+        await self.channel_layer.group_add(self.joined, self.channel_name)
+        await self._send_json({"type": "status", "status": session.status, "message": ""})
+        self.requested = self.expected = _resume_offset(self.scope.get("query_string", b""))
+        await self._attach()
+
+    async def disconnect(self, code: int) -> None:
+        if self.joined is not None:
+            await self.channel_layer.group_discard(self.joined, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.principal is None:
+            return
+        if bytes_data is not None:
+            if len(bytes_data) > FRAME_MAX_DATA:
+                await self.close(code=CLOSE_TOO_BIG)
+                return
+            if bytes_data:
+                await self._to_home({"type": groups.INPUT, "data": bytes_data})
+            return
+        text = text_data or ""
+        if len(text) > CONTROL_FRAME_MAX:
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        try:
+            await self._control(text)
+        except FrameError as error:
+            await self._send_json({"type": "error", "message": str(error)})
+
+    async def _control(self, text: str) -> None:
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            raise FrameError("frames are JSON objects or binary input") from None
+        if not isinstance(frame, dict):
+            raise FrameError("frames are JSON objects or binary input")
+        kind = frame.get("type")
+        if kind == "resize":
+            cols, rows = _size(frame.get("cols")), _size(frame.get("rows"))
+            await self._to_home({"type": groups.RESIZE, "cols": cols, "rows": rows})
+        elif kind == "ack":
+            offset = frame.get("offset")
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise FrameError("ack: offset is a number of output bytes, 0 or more")
+            await self._to_home({"type": groups.ACK, "offset": offset})
+        elif kind == "terminate" and self.principal is not None:
+            try:
+                await database_sync_to_async(session_terminate)(
+                    principal=self.principal, session_id=self.session_id
+                )
+            except BosunError as error:
+                raise FrameError(error.message) from None
+        else:
+            raise FrameError("type: one of resize, ack, terminate")
+
+    # Channel-layer messages to the viewers (sessions.groups).
+
+    async def shell_replay(self, message: dict[str, Any]) -> None:
+        offset = message["offset"]
+        if not self.replayed and offset != self.requested:
+            self.expected = offset  # the home holds nothing from where this browser asked
+        else:
+            self.expected = max(self.expected, offset)
+        self.replayed = True
+        self.resend_pending = False
+
+    async def shell_output(self, message: dict[str, Any]) -> None:
+        offset, data = message["offset"], message["data"]
+        end = offset + len(data)
+        if end <= self.expected:
+            return  # sent before (a replay overlapping the live output)
+        if offset > self.expected:
+            # A message the channel layer dropped: ask the home again from where we are.
+            if not self.resend_pending:
+                await self._attach()
+            return
+        await self.send(bytes_data=_OFFSET.pack(self.expected) + data[self.expected - offset :])
+        self.expected = end
+
+    async def shell_status(self, message: dict[str, Any]) -> None:
+        if self.resend_pending:
+            # The home was not there when this browser attached; it is now.
+            await self._attach()
+        await self._send_json(
+            {"type": "status", "status": message["status"], "message": message.get("message", "")}
+        )
+
+    async def shell_ended(self, message: dict[str, Any]) -> None:
+        await self._send_json(
+            {"type": "ended", "reason": message["reason"], "status": message["status"]}
+        )
+        await self.close(code=CLOSE_ENDED)
+
+    async def _attach(self) -> None:
+        self.resend_pending = True
+        await self._to_home(
+            {"type": groups.ATTACH, "channel": self.channel_name, "offset": self.expected}
+        )
+
+    async def _to_home(self, message: dict[str, Any]) -> None:
+        await self.channel_layer.group_send(groups.home(self.session_id), message)
+
+    async def _send_json(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(frame, separators=(",", ":")))
+
+
+class FrameError(Exception):
+    """A browser frame refused with an error frame (the socket stays open)."""
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= TERMINAL_MAX:
+        raise FrameError(f"resize: cols and rows are whole numbers from 1 to {TERMINAL_MAX}")
+    return value
+
+
+def _resume_offset(query_string: bytes) -> int:
+    values = parse_qs(query_string.decode("latin-1")).get("resume") or ["0"]
+    try:
+        offset = int(values[0])
+    except ValueError:
+        return 0
+    return max(0, offset)

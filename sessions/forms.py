@@ -1,0 +1,106 @@
+"""Forms of the Session Manager pages: the list's filters and the start form. They parse what
+people type; the services decide what is allowed and valid."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from parameters.forms import BootstrapForm
+from sessions.models import ENDED_SESSION_STATUSES, Session, SessionStatus
+
+ACTIVE = "active"
+ENDED = "ended"
+STATE_CHOICES = [
+    ("", "Any state"),
+    (ACTIVE, "Active"),
+    (ENDED, "Ended"),
+    *SessionStatus.choices,
+]
+NODE_ID_MAX = 20
+
+
+class SessionFilterForm(BootstrapForm):
+    user = forms.CharField(required=False, max_length=150, label="User")
+    node = forms.CharField(required=False, max_length=256, label="Node id or name")
+    state = forms.ChoiceField(required=False, choices=STATE_CHOICES, label="State")
+    started_after = forms.DateField(
+        required=False, label="Started from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    started_before = forms.DateField(
+        required=False, label="Started until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        after, before = cleaned.get("started_after"), cleaned.get("started_before")
+        if after and before and after > before:
+            self.add_error("started_before", "The end of the range is before its start.")
+        return cleaned
+
+    def criteria(self) -> dict[str, Any]:
+        """The valid filters (a field with an error filters nothing; its error shows)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        cleaned = getattr(self, "cleaned_data", {})
+        return {
+            name: value.strip() if isinstance(value, str) else value
+            for name, value in cleaned.items()
+            if value and name not in self.errors
+        }
+
+    def apply(self, sessions: QuerySet[Session]) -> QuerySet[Session]:
+        criteria = self.criteria()
+        if user := criteria.get("user"):
+            sessions = sessions.filter(principal_name__icontains=user)
+        if node := criteria.get("node"):
+            sessions = sessions.filter(Q(node__id__iexact=node) | Q(node__name__icontains=node))
+        state = criteria.get("state")
+        if state == ACTIVE:
+            sessions = sessions.exclude(status__in=ENDED_SESSION_STATUSES)
+        elif state == ENDED:
+            sessions = sessions.filter(status__in=ENDED_SESSION_STATUSES)
+        elif state:
+            sessions = sessions.filter(status=state)
+        # Whole days, in the server's time zone (UTC), both ends included.
+        if after := criteria.get("started_after"):
+            sessions = sessions.filter(started_at__gte=_day_start(after))
+        if before := criteria.get("started_before"):
+            sessions = sessions.filter(started_at__lt=_day_start(before, next_day=True))
+        return sessions
+
+
+def _day_start(day: Any, *, next_day: bool = False) -> datetime:
+    moment = timezone.make_aware(datetime.combine(day, time.min))
+    return moment + timedelta(days=1) if next_day else moment
+
+
+class SessionStartForm(BootstrapForm):
+    node_id = forms.CharField(
+        max_length=NODE_ID_MAX,
+        label="Node",
+        widget=forms.TextInput(attrs={"placeholder": "mi-…", "list": "startable-nodes"}),
+    )
+    reason = forms.CharField(
+        required=False,
+        max_length=256,
+        label="Reason",
+        widget=forms.TextInput(attrs={"placeholder": "Why you need a shell (kept in the audit)"}),
+    )
+
+    def __init__(self, *args: Any, reason_required: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if reason_required:
+            self.fields["reason"].required = True
+            self.fields["reason"].label = "Reason (required)"
+
+    def clean_node_id(self) -> str:
+        return str(self.cleaned_data["node_id"]).strip()
+
+    def clean_reason(self) -> str:
+        return str(self.cleaned_data.get("reason") or "").strip()
