@@ -196,6 +196,8 @@ BOSUN_SESSION_RECORDING_REQUIRED = BOSUN.session_recording_required
 BOSUN_SESSION_RECORD_INPUT = BOSUN.session_record_input
 BOSUN_SESSION_IDLE_TIMEOUT_MINUTES = BOSUN.session_idle_timeout_minutes
 BOSUN_SESSION_MAX_DURATION_MINUTES = BOSUN.session_max_duration_minutes
+# Sessions whose agent never connected, was lost, or never confirmed a termination.
+CELERY_BEAT_SCHEDULE["sessions-sweep"] = {"task": "sessions.tasks.sweep", "schedule": 10.0}
 CELERY_BEAT_SCHEDULE["sessions-expire-recordings"] = {
     "task": "sessions.tasks.expire_recordings",
     "schedule": crontab(hour=3, minute=47),

@@ -60,6 +60,9 @@ class Session(models.Model):
     )
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # When `status` last changed: how long a session has waited in Connecting, Disconnected
+    # or Terminating (sessions.services.sweep ends those that waited too long).
+    status_changed_at = models.DateTimeField(default=timezone.now)
     end_reason = models.TextField(blank=True)
     bytes_in = models.PositiveBigIntegerField(default=0)  # browser to shell
     bytes_out = models.PositiveBigIntegerField(default=0)  # shell to browser

@@ -152,12 +152,12 @@ def session_terminate(*, principal: Principal, session_id: str, source_ip: str =
             return session
         if session.status == SessionStatus.CONNECTING:
             # No relay holds it yet: end it now; an agent that comes later is refused (4404).
-            _ended(
+            session_end_locked(
                 session, reason=f"terminated by {principal.name}", status=SessionStatus.TERMINATED
             )
         else:
-            session.status = SessionStatus.TERMINATING
-            session.save(update_fields=["status"])
+            session.status, session.status_changed_at = SessionStatus.TERMINATING, timezone.now()
+            session.save(update_fields=["status", "status_changed_at"])
             transaction.on_commit(
                 lambda: _tell_home(session.session_id, f"terminated by {principal.name}")
             )
@@ -206,8 +206,8 @@ def session_connected(*, session_id: str, run_as: str = "") -> Session:
         session = Session.objects.select_for_update().get(session_id=session_id)
         if session.status not in (SessionStatus.CONNECTING, SessionStatus.DISCONNECTED):
             return session
-        session.status = SessionStatus.CONNECTED
-        fields = ["status"]
+        session.status, session.status_changed_at = SessionStatus.CONNECTED, timezone.now()
+        fields = ["status", "status_changed_at"]
         if run_as and run_as != session.run_as:
             session.run_as = run_as[:64]
             fields.append("run_as")
@@ -220,8 +220,8 @@ def session_disconnected(*, session_id: str) -> Session:
     with transaction.atomic():
         session = Session.objects.select_for_update().get(session_id=session_id)
         if session.status in (SessionStatus.CONNECTING, SessionStatus.CONNECTED):
-            session.status = SessionStatus.DISCONNECTED
-            session.save(update_fields=["status"])
+            session.status, session.status_changed_at = SessionStatus.DISCONNECTED, timezone.now()
+            session.save(update_fields=["status", "status_changed_at"])
     return session
 
 
@@ -248,7 +248,7 @@ def session_ended(
             session.bytes_in = bytes_in
         if bytes_out is not None:
             session.bytes_out = bytes_out
-        _ended(session, reason=reason, status=status)
+        session_end_locked(session, reason=reason, status=status)
     return session
 
 
@@ -276,15 +276,27 @@ def sessions_replied(messages: list[NodeMessage]) -> None:
         else:
             reason = f"failed on the node: {result.get('error') or message.state}"
             status = SessionStatus.FAILED
-        _ended(session, reason=reason[:2000], status=status)
+        session_end_locked(session, reason=reason[:2000], status=status)
 
 
-def _ended(session: Session, *, reason: str, status: str) -> None:
-    """In the caller's transaction, the session's row locked."""
+def session_end_locked(
+    session: Session, *, reason: str, status: str, face: str = AuditEvent.Face.WS
+) -> None:
+    """End `session` (its row locked by the caller, in the caller's transaction): the
+    ending's fields, the recording sealed, the audit event, and the viewers told after commit."""
     session.status = status
-    session.ended_at = timezone.now()
+    session.ended_at = session.status_changed_at = timezone.now()
     session.end_reason = reason
-    session.save(update_fields=["status", "ended_at", "end_reason", "bytes_in", "bytes_out"])
+    session.save(
+        update_fields=[
+            "status",
+            "ended_at",
+            "status_changed_at",
+            "end_reason",
+            "bytes_in",
+            "bytes_out",
+        ]
+    )
     if session.recording_header and not session.is_sealed:
         recording_seal(session=session)
     audit_record(
@@ -300,7 +312,7 @@ def _ended(session: Session, *, reason: str, status: str) -> None:
             "BytesOut": session.bytes_out,
             "RecordingFinalHash": session.recording_final_hash or None,
         },
-        face=AuditEvent.Face.WS,
+        face=face,
     )
     transaction.on_commit(lambda: _tell_viewers_ended(session.session_id, reason, status))
 
