@@ -8,11 +8,14 @@ stack; the shell is a real PTY on this machine, and the recording is checked wit
 from __future__ import annotations
 
 import json
+import secrets
 
-from tests.e2e.support import Agents, Stack, wait_until
+from tests.e2e.support import Agents, Stack, processes_running, wait_until
 from tests.support.shell_client import ShellClient
 
 SESSION_TIMEOUT = 30.0
+# The agent's 30 s grace, the sweep's margin (15 s) and its period (10 s), with room to spare.
+AGENT_LOST_TIMEOUT = 90.0
 
 
 def _start(stack: Stack, node_id: str, reason: str = "e2e") -> str:
@@ -103,3 +106,41 @@ def test_a_browser_that_reconnects_gets_what_it_missed_exactly_once(stack: Stack
     finally:
         terminal.close()
     assert output.count(b"after-the-gap-42") == 1
+
+
+def test_an_agent_killed_mid_session_ends_the_session_with_its_reason_and_leaves_no_shell(
+    stack: Stack, agents: Agents
+):
+    agent = agents.online()
+    session_id = _start(stack, agent.node_id)
+    terminal = _terminal(stack, session_id)
+    try:
+        # A marker in the process's own command line, to find what the session left running.
+        marker = f"600.{secrets.randbelow(10**6):06d}"
+        terminal.type(f"echo started; sleep {marker}\r")
+        terminal.read_until("started", timeout=SESSION_TIMEOUT)
+        wait_until(
+            lambda: processes_running(marker),
+            lambda found: bool(found),
+            timeout=SESSION_TIMEOUT,
+            what="the session's sleep",
+        )
+        agent.kill()  # no goodbye: the relay only sees the socket drop
+
+        # The PTY's master went with the agent: the kernel hangs the shell up.
+        wait_until(
+            lambda: processes_running(marker),
+            lambda found: not found,
+            timeout=SESSION_TIMEOUT,
+            what="the session's processes to end with the agent",
+        )
+        # Nobody will answer for the session any more: past the agent's grace the sweep ends
+        # it and the browser is told why.
+        ended = terminal.read_control("ended", timeout=AGENT_LOST_TIMEOUT)
+    finally:
+        terminal.close()
+    assert ended["status"] == "Failed", ended
+    assert "lost" in ended["reason"], ended
+    session = _session(stack, session_id)
+    assert session["status"] == "Failed"
+    assert session["sealed"]
