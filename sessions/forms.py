@@ -11,7 +11,18 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from parameters.forms import BootstrapForm
-from sessions.models import ENDED_SESSION_STATUSES, Session, SessionStatus
+from sessions.models import (
+    COMMAND_MAX,
+    DEFAULT_DOCUMENT,
+    ENDED_SESSION_STATUSES,
+    IDLE_TIMEOUT_MAX,
+    INTERACTIVE_DOCUMENTS,
+    MAX_DURATION_MAX,
+    PROFILE_MAX,
+    RUN_AS_MAX,
+    Session,
+    SessionStatus,
+)
 
 ACTIVE = "active"
 ENDED = "ended"
@@ -22,6 +33,9 @@ STATE_CHOICES = [
     *SessionStatus.choices,
 ]
 NODE_ID_MAX = 20
+SHELL = "shell"
+COMMAND = "command"
+SESSION_TYPES = [(SHELL, "Shell"), (COMMAND, "Interactive command")]
 
 
 class SessionFilterForm(BootstrapForm):
@@ -93,6 +107,22 @@ class SessionStartForm(BootstrapForm):
         widget=forms.TextInput(attrs={"placeholder": "Why you need a shell (kept in the audit)"}),
     )
 
+    # Not required: a form posted without it (the node page's button) starts a shell.
+    session_type = forms.ChoiceField(
+        required=False,
+        choices=SESSION_TYPES,
+        initial=SHELL,
+        label="Session type",
+        widget=forms.RadioSelect,
+    )
+    command = forms.CharField(
+        required=False,
+        max_length=COMMAND_MAX,
+        strip=False,
+        label="Command",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
     def __init__(self, *args: Any, reason_required: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if reason_required:
@@ -104,3 +134,88 @@ class SessionStartForm(BootstrapForm):
 
     def clean_reason(self) -> str:
         return str(self.cleaned_data.get("reason") or "").strip()
+
+    def clean_session_type(self) -> str:
+        return str(self.cleaned_data.get("session_type") or SHELL)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("session_type") == COMMAND and not str(cleaned.get("command") or "").strip():
+            self.add_error(
+                "command",
+                "Give the command to run: an interactive command session runs it instead of "
+                "a shell.",
+            )
+        return cleaned
+
+    def document(self) -> tuple[str, dict[str, list[str]] | None]:
+        """The session document and its parameters, as session_start takes them."""
+        if self.cleaned_data.get("session_type") == COMMAND:
+            return INTERACTIVE_DOCUMENTS[0], {"command": [self.cleaned_data["command"]]}
+        return DEFAULT_DOCUMENT, None
+
+
+def _range_messages(message: str) -> dict[str, str]:
+    return {"min_value": message, "max_value": message, "invalid": f"{message[:-1]}, in digits."}
+
+
+class PreferencesForm(BootstrapForm):
+    run_as = forms.CharField(
+        required=False,
+        max_length=RUN_AS_MAX,
+        label="Default run-as user",
+        widget=forms.TextInput(attrs={"placeholder": "ssm-user", "autocomplete": "off"}),
+    )
+    shell_profile = forms.CharField(
+        required=False,
+        max_length=PROFILE_MAX,
+        strip=False,
+        label="Linux shell profile",
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+    )
+    idle_timeout_minutes = forms.IntegerField(
+        min_value=1,
+        max_value=IDLE_TIMEOUT_MAX,
+        label="Idle timeout (minutes)",
+        error_messages=_range_messages(f"The idle timeout is 1 to {IDLE_TIMEOUT_MAX} minutes."),
+    )
+    max_duration_minutes = forms.IntegerField(
+        min_value=0,
+        max_value=MAX_DURATION_MAX,
+        label="Maximum duration (minutes)",
+        error_messages=_range_messages(
+            f"The maximum duration is 0 (no limit) to {MAX_DURATION_MAX} minutes."
+        ),
+    )
+    reason_required = forms.BooleanField(required=False, label="Require a reason")
+    record_input = forms.BooleanField(required=False, label="Record what is typed")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        attrs = self.fields["shell_profile"].widget.attrs
+        attrs["class"] = f"{attrs['class']} font-monospace"
+
+
+RULE_USER = "user"
+RULE_GROUP = "group"
+
+
+class RunAsRuleForm(BootstrapForm):
+    prefix = "rule"  # its run_as is not the preferences form's, on the same page
+
+    kind = forms.ChoiceField(
+        choices=[(RULE_USER, "User"), (RULE_GROUP, "Group")], label="For a", initial=RULE_USER
+    )
+    name = forms.CharField(
+        max_length=150,
+        label="User or group name",
+        widget=forms.TextInput(attrs={"list": "run-as-principals"}),
+    )
+    run_as = forms.CharField(
+        max_length=RUN_AS_MAX,
+        label="Runs as",
+        widget=forms.TextInput(attrs={"placeholder": "ssm-user", "autocomplete": "off"}),
+    )
+
+    def clean_name(self) -> str:
+        return str(self.cleaned_data["name"]).strip()

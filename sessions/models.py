@@ -13,12 +13,18 @@ import json
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
 from fleet.models import ManagedNode
 
 DEFAULT_DOCUMENT = "SSM-SessionManagerRunShell"
+# Documents that run one fixed command instead of a shell, with their `command` parameter.
+INTERACTIVE_DOCUMENTS = ("AWS-StartInteractiveCommand", "Bosun-StartInteractiveCommand")
+COMMAND_MAX = 4096
+PROFILE_MAX = 4096
+RUN_AS_MAX = 64
 IDLE_TIMEOUT_DEFAULT = 20
 IDLE_TIMEOUT_MAX = 60
 # AWS's maxSessionDuration: 1 to 1,440 minutes.
@@ -50,6 +56,8 @@ class Session(models.Model):
     principal_arn = models.CharField(max_length=256)
     principal_name = models.CharField(max_length=256)
     document_name = models.CharField(max_length=128, default=DEFAULT_DOCUMENT)
+    # The fixed command of an interactive command session; empty for a shell.
+    command = models.TextField(blank=True)
     run_as = models.CharField(max_length=64, blank=True)
     reason = models.CharField(max_length=256, blank=True)  # AWS allows 256 characters
     status = models.CharField(
@@ -144,3 +152,71 @@ class RecordingChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.sequence}"
+
+
+class SessionPreferences(models.Model):
+    """Session Manager's preferences (what AWS keeps in the SSM-SessionManagerRunShell
+    document): a single row, written the first time someone saves them. Until then the
+    BOSUN_SESSION_* settings apply (sessions.services.preferences.preferences_effective)."""
+
+    run_as = models.CharField(max_length=RUN_AS_MAX, blank=True)  # "" = the setting's
+    shell_profile = models.TextField(blank=True)  # run at the start of each shell session
+    idle_timeout_minutes = models.PositiveSmallIntegerField(default=IDLE_TIMEOUT_DEFAULT)
+    max_duration_minutes = models.PositiveIntegerField(default=0)  # 0 = no limit
+    reason_required = models.BooleanField(default=False)
+    record_input = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.CharField(max_length=256, blank=True)
+
+    class Meta:
+        verbose_name_plural = "session preferences"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(idle_timeout_minutes__gte=1)
+                & models.Q(idle_timeout_minutes__lte=IDLE_TIMEOUT_MAX),
+                name="shell_sessions_preferences_idle_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_duration_minutes__lte=MAX_DURATION_MAX),
+                name="shell_sessions_preferences_max_duration_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "session preferences"
+
+
+class RunAsRule(models.Model):
+    """Who a user's sessions run as (AWS's SSMSessionRunAs principal tag): set for one user or
+    for one group, never both."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="session_run_as",
+    )
+    group = models.OneToOneField(
+        Group, null=True, blank=True, on_delete=models.CASCADE, related_name="session_run_as"
+    )
+    run_as = models.CharField(max_length=RUN_AS_MAX)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False) & models.Q(group__isnull=True))
+                | (models.Q(user__isnull=True) & models.Q(group__isnull=False)),
+                name="shell_sessions_run_as_user_or_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.principal_label} → {self.run_as}"
+
+    @property
+    def principal_label(self) -> str:
+        if self.user is not None:
+            return f"user {self.user.get_username()}"
+        return f"group {self.group.name if self.group else '?'}"

@@ -258,11 +258,11 @@ def _validate_region(raw: str) -> str:
 
 
 # A POSIX user name (what useradd accepts), checked here so a typo fails at start.
-_RUN_AS = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+RUN_AS_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
 
 
 def _validate_run_as(raw: str) -> str:
-    if raw and not _RUN_AS.match(raw):
+    if raw and not RUN_AS_NAME.match(raw):
         raise ConfigError(
             f"BOSUN_SESSION_RUN_AS: expected a user name such as ssm-user, got {raw!r:.40}"
         )

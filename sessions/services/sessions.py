@@ -9,6 +9,8 @@ take ids, check that the session belongs to who asks, and write what happened.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -35,7 +37,14 @@ from sessions.exceptions import (
     SessionsValidationError,
     TargetNotConnected,
 )
-from sessions.models import DEFAULT_DOCUMENT, Session, SessionStatus
+from sessions.models import (
+    COMMAND_MAX,
+    DEFAULT_DOCUMENT,
+    INTERACTIVE_DOCUMENTS,
+    Session,
+    SessionStatus,
+)
+from sessions.services.preferences import Preferences, preferences_effective, run_as_for
 from sessions.services.recording import recording_seal, recording_start
 from sessions.wire import MESSAGE_START_SESSION
 
@@ -59,21 +68,20 @@ def session_start(
     node_id: str,
     reason: str = "",
     document_name: str = DEFAULT_DOCUMENT,
+    parameters: Mapping[str, Any] | None = None,
     cols: int = 80,
     rows: int = 24,
     source_ip: str = "",
 ) -> Session:
     """Authorize, create the session (Connecting) with its recording's header, audit, and ask
-    the node's agent to open it."""
+    the node's agent to open it. A shell (SSM-SessionManagerRunShell) or, with an interactive
+    command document, the one command its `command` parameter names."""
     if source_ip:
         principal.source_ip = source_ip
-    reason = _checked_reason(reason)
+    preferences = preferences_effective()
+    reason = _checked_reason(reason, required=preferences.reason_required)
     _check_size(cols, rows)
-    if document_name != DEFAULT_DOCUMENT:
-        raise InvalidDocument(
-            f"Document {document_name!s:.128} is not a session document this server runs; "
-            f"use {DEFAULT_DOCUMENT}."
-        )
+    command = _checked_document(document_name, parameters)
     node = node_authorized(principal, START, node_id)
     authorize(principal, START, document_arn(document_name))
     if node.status != NodeStatus.ONLINE:
@@ -81,8 +89,6 @@ def session_start(
             f"{node_id} is not connected: its agent is offline ({node.status}), so no shell "
             "can be opened there."
         )
-    idle = int(settings.BOSUN_SESSION_IDLE_TIMEOUT_MINUTES)
-    longest = int(settings.BOSUN_SESSION_MAX_DURATION_MINUTES) or None
     required = bool(settings.BOSUN_SESSION_RECORDING_REQUIRED)
     with transaction.atomic():
         session = Session.objects.create(
@@ -92,18 +98,19 @@ def session_start(
             principal_arn=user_arn(principal.user),
             principal_name=principal.name,
             document_name=document_name,
-            run_as=str(settings.BOSUN_SESSION_RUN_AS),
+            command=command,
+            run_as=run_as_for(principal.user, preferences),
             reason=reason,
-            idle_timeout_minutes=idle,
-            max_duration_minutes=longest,
+            idle_timeout_minutes=preferences.idle_timeout_minutes,
+            max_duration_minutes=preferences.max_duration_minutes or None,
             recording_required=required,
-            input_recorded=bool(settings.BOSUN_SESSION_RECORD_INPUT),
+            input_recorded=preferences.record_input,
         )
         _recording_started(session, cols, rows)
         message_enqueue(
             node_ids=[node.pk],
             kind=MESSAGE_START_SESSION,
-            payload=start_payload(session, cols=cols, rows=rows),
+            payload=start_payload(session, cols=cols, rows=rows, preferences=preferences),
             created_by_arn=session.principal_arn,
         )
         principal.record(
@@ -113,6 +120,7 @@ def session_start(
                 "SessionId": session.session_id,
                 "Target": node.pk,
                 "DocumentName": document_name,
+                "Parameters": {"command": [command]} if command else None,
                 "Reason": reason or None,
                 "RunAs": session.run_as or None,
                 "RecordingRequired": required,
@@ -121,14 +129,18 @@ def session_start(
     return session
 
 
-def start_payload(session: Session, *, cols: int, rows: int) -> dict[str, object]:
-    """The StartSession message's payload (the agent's PtySpec)."""
+def start_payload(
+    session: Session, *, cols: int, rows: int, preferences: Preferences | None = None
+) -> dict[str, object]:
+    """The StartSession message's payload (the agent's PtySpec). The shell profile belongs
+    to the shell document, as AWS's does: an interactive command runs without it."""
+    preferences = preferences or preferences_effective()
     return {
         "session_id": session.session_id,
         "run_as": session.run_as,
         "allow_root": bool(settings.BOSUN_SESSION_ALLOW_ROOT),
-        "command": "",
-        "profile": "",
+        "command": session.command,
+        "profile": "" if session.command else preferences.shell_profile,
         "cols": cols,
         "rows": rows,
         "idle_timeout_seconds": session.idle_timeout_minutes * 60,
@@ -329,7 +341,49 @@ def _recording_started(session: Session, cols: int, rows: int) -> None:
         # Not mandatory: the session runs unrecorded (its page says so: no header).
 
 
-def _checked_reason(reason: str) -> str:
+def _checked_document(document_name: str, parameters: Mapping[str, Any] | None) -> str:
+    """The command an interactive command document runs ("" for the shell document)."""
+    if document_name != DEFAULT_DOCUMENT and document_name not in INTERACTIVE_DOCUMENTS:
+        raise InvalidDocument(
+            f"Document {document_name!s:.128} is not a session document this server runs; "
+            f"use {DEFAULT_DOCUMENT} or {', '.join(INTERACTIVE_DOCUMENTS)}."
+        )
+    parameters = dict(parameters or {})
+    allowed = {"command"} if document_name in INTERACTIVE_DOCUMENTS else set()
+    for name in parameters:
+        if name not in allowed:
+            raise SessionsValidationError(
+                f"Document {document_name} has no parameter {name!s:.64}.", field="parameters"
+            )
+    if not allowed:
+        return ""
+    value = parameters.get("command")
+    # AWS passes every parameter as a list of strings; this one holds exactly one.
+    if isinstance(value, list | tuple) and len(value) == 1:
+        value = value[0]
+    if value is None or (isinstance(value, list | tuple) and not value):
+        value = ""
+    if not isinstance(value, str):
+        raise SessionsValidationError(
+            "The parameter command is one string: the command to run.", field="command"
+        )
+    if not value.strip():
+        raise SessionsValidationError(
+            f"Document {document_name} needs the parameter command: the command to run.",
+            field="command",
+        )
+    if len(value) > COMMAND_MAX:
+        raise SessionsValidationError(
+            f"The parameter command is at most {COMMAND_MAX} characters.", field="command"
+        )
+    if "\x00" in value:
+        raise SessionsValidationError(
+            "The parameter command may not contain NUL characters.", field="command"
+        )
+    return value
+
+
+def _checked_reason(reason: str, *, required: bool) -> str:
     if not isinstance(reason, str):
         raise SessionsValidationError("The reason is text.", field="reason")
     reason = reason.strip()
@@ -337,7 +391,7 @@ def _checked_reason(reason: str) -> str:
         raise SessionsValidationError(
             f"A reason is at most {REASON_MAX} characters.", field="reason"
         )
-    if not reason and settings.BOSUN_SESSION_REASON_REQUIRED:
+    if not reason and required:
         raise SessionsValidationError(
             "Give a reason for this session: this server requires one.", field="reason"
         )

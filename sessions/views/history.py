@@ -10,11 +10,12 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from access.authorization import principal_of
+from access.authorization import is_allowed, principal_of
 from access.directory import user_arn
 from fleet.selectors import may_act_on_some_node
 from sessions.forms import SessionFilterForm
 from sessions.selectors import sessions_visible
+from sessions.services.preferences import READ, UPDATE, preferences_document_arn
 from sessions.views.common import (
     PAGE_SIZE,
     START,
@@ -44,6 +45,9 @@ def session_list(request: HtmxHttpRequest) -> HttpResponse:
         "active": any(not session.is_ended for session in page.object_list),
         "can_start": may_act_on_some_node(principal, START),
         "owner_arn": user_arn(principal.user),
+        "can_see_preferences": any(
+            is_allowed(principal, action, preferences_document_arn()) for action in (UPDATE, READ)
+        ),
     }
     template = f"{LIST_TEMPLATE}#results" if wants_partial(request) else LIST_TEMPLATE
     return render(request, template, context)

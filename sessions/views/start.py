@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect
@@ -15,6 +14,7 @@ from access.authorization import principal_of
 from bosun.lib.errors import BosunError
 from fleet.models import ManagedNode, NodeStatus
 from sessions.forms import SessionStartForm
+from sessions.services.preferences import preferences_effective
 from sessions.services.sessions import session_start
 from sessions.views.common import START, HtmxHttpRequest, render_form, sessions_page
 
@@ -23,8 +23,8 @@ START_TEMPLATE = "sessions/start.html"
 NODES_OFFERED = 200
 
 
-def reason_required() -> bool:
-    return bool(settings.BOSUN_SESSION_REASON_REQUIRED)
+# The service's error fields the form shows beside their own input; the rest go by the node.
+FORM_FIELDS = ("reason", "command")
 
 
 @login_required
@@ -32,7 +32,7 @@ def reason_required() -> bool:
 @sessions_page
 def session_start_page(request: HtmxHttpRequest) -> HttpResponse:
     principal = principal_of(request)
-    required = reason_required()
+    required = preferences_effective().reason_required
     if request.method == "GET":
         form = SessionStartForm(
             initial={"node_id": request.GET.get("node", "")}, reason_required=required
@@ -41,16 +41,20 @@ def session_start_page(request: HtmxHttpRequest) -> HttpResponse:
     form = SessionStartForm(request.POST, reason_required=required)
     if not form.is_valid():
         return _render(request, form, invalid=True)
+    document_name, parameters = form.document()
     try:
         session = session_start(
             principal=principal,
             node_id=form.cleaned_data["node_id"],
             reason=form.cleaned_data["reason"],
+            document_name=document_name,
+            parameters=parameters,
             source_ip=principal.source_ip,
         )
     except BosunError as error:
         # Refused, unknown, offline: all said beside the form, which keeps what was typed.
-        field = "reason" if getattr(error, "field", "") == "reason" else "node_id"
+        field = getattr(error, "field", "")
+        field = field if field in FORM_FIELDS else "node_id"
         form.add_error(field, error.message)
         return _render(request, form, invalid=True)
     return redirect("sessions:terminal", session_id=session.session_id)
@@ -67,6 +71,6 @@ def _render(request: HtmxHttpRequest, form: SessionStartForm, *, invalid: bool) 
     context: dict[str, Any] = {
         "form": form,
         "nodes": list(nodes),
-        "input_off": not settings.BOSUN_SESSION_RECORD_INPUT,
+        "input_off": not preferences_effective().record_input,
     }
     return render_form(request, START_TEMPLATE, context, invalid=invalid)
