@@ -8,6 +8,9 @@ the wire.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import struct
 from typing import Any
@@ -17,7 +20,10 @@ from bosun_agent import protocol
 from bosun_agent.protocol import ProtocolError
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 
 from access.adapters import CLOSE_FORBIDDEN, principal_from_scope
 from access.authorization import Principal
@@ -67,6 +73,31 @@ def viewer_open(*, scope: dict[str, Any], session_id: str) -> tuple[Principal, S
 
 
 class _LoopOnlyDispatch:
+    """The session consumers' dispatch: from the client, the channel layer, and the inbox
+    that sessions.groups' same-process shortcut fills."""
+
+    channel_layer_alias: str
+    inbox: asyncio.Queue[dict[str, Any]]
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # channels.consumer.AsyncConsumer.__call__, with the inbox as a third source (first
+        # after the client: a message already in it was sent before one the layer holds).
+        self.inbox = asyncio.Queue()
+        layer = get_channel_layer(self.channel_layer_alias)
+        if layer is None:
+            await super().__call__(scope, receive, send)  # type: ignore[misc]
+            return
+        consumer: Any = self
+        consumer.scope = scope
+        consumer.channel_layer = layer
+        consumer.channel_name = await layer.new_channel()
+        consumer.channel_receive = functools.partial(layer.receive, consumer.channel_name)
+        consumer.base_send = send
+        with contextlib.suppress(StopConsumer):
+            await await_many_dispatch(
+                [receive, self.inbox.get, consumer.channel_receive], self.dispatch
+            )
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # As fleet.protocol.consumers.AgentConsumer: no handler touches the database on the
         # loop (database work goes through database_sync_to_async), so skip Channels' hop to
@@ -112,12 +143,14 @@ class AgentSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
             self.group, {"type": groups.REPLACED, "channel": self.channel_name}
         )
         await self.channel_layer.group_add(self.group, self.channel_name)
+        groups.local_join(self.group, self.channel_name, self.inbox)
         await self.accept()
         self.home = Home(session=session, link=self)
         await self.home.start()
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
+            groups.local_leave(self.group, self.channel_name)
             await self.channel_layer.group_discard(self.group, self.channel_name)
         if self.home is not None:
             await self.home.agent_gone(replaced=self.replaced)
@@ -225,6 +258,10 @@ class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
         self.requested = 0
         self.replayed = False
         self.resend_pending = False
+        # Acks go to the home one at a time: those the browser sends meanwhile are folded
+        # into the newest (an ack covers every byte before its offset).
+        self.ack_pending: int | None = None
+        self.acking: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -256,12 +293,16 @@ class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
         self.principal = principal
         self.joined = groups.viewers(session.session_id)
         await self.channel_layer.group_add(self.joined, self.channel_name)
+        groups.local_join(self.joined, self.channel_name, self.inbox)
         await self._send_json({"type": "status", "status": session.status, "message": ""})
         self.requested = self.expected = _resume_offset(self.scope.get("query_string", b""))
         await self._attach()
 
     async def disconnect(self, code: int) -> None:
+        if self.acking is not None and not self.acking.done():
+            await asyncio.gather(self.acking, return_exceptions=True)
         if self.joined is not None:
+            groups.local_leave(self.joined, self.channel_name)
             await self.channel_layer.group_discard(self.joined, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -298,7 +339,9 @@ class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
             offset = frame.get("offset")
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                 raise FrameError("ack: offset is a number of output bytes, 0 or more")
-            await self._to_home({"type": groups.ACK, "offset": offset})
+            self.ack_pending = max(offset, self.ack_pending or 0)
+            if self.acking is None or self.acking.done():
+                self.acking = asyncio.get_running_loop().create_task(self._send_acks())
         elif kind == "terminate" and self.principal is not None:
             try:
                 await database_sync_to_async(session_terminate)(
@@ -334,18 +377,28 @@ class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
         self.expected = end
 
     async def shell_status(self, message: dict[str, Any]) -> None:
-        if self.resend_pending:
-            # The home was not there when this browser attached; it is now.
+        if self.resend_pending or message.get("attach"):
+            # The home was not there when this browser attached, or a new one (the agent's
+            # socket came back) asks its viewers to say where they are.
             await self._attach()
         await self._send_json(
             {"type": "status", "status": message["status"], "message": message.get("message", "")}
         )
 
     async def shell_ended(self, message: dict[str, Any]) -> None:
+        # The ending comes through the channel layer; output the home put in the inbox
+        # before it ended goes out first.
+        while not self.inbox.empty():
+            await self.dispatch(self.inbox.get_nowait())
         await self._send_json(
             {"type": "ended", "reason": message["reason"], "status": message["status"]}
         )
         await self.close(code=CLOSE_ENDED)
+
+    async def _send_acks(self) -> None:
+        while self.ack_pending is not None:
+            offset, self.ack_pending = self.ack_pending, None
+            await self._to_home({"type": groups.ACK, "offset": offset})
 
     async def _attach(self) -> None:
         self.resend_pending = True
@@ -354,7 +407,13 @@ class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
         )
 
     async def _to_home(self, message: dict[str, Any]) -> None:
-        await self.channel_layer.group_send(groups.home(self.session_id), message)
+        group = groups.home(self.session_id)
+        local = groups.local_channels(group)
+        if local:  # the home is in this process: straight into its inbox
+            for channel in local:
+                groups.deliver_local(group, channel, message)
+            return
+        await self.channel_layer.group_send(group, message)
 
     async def _send_json(self, frame: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(frame, separators=(",", ":")))

@@ -8,8 +8,10 @@ asks the home to send again from where it is.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from typing import Any
 
 # To the home.
 INPUT = "shell.input"  # {"data": bytes}
@@ -41,3 +43,62 @@ def home(session_id: str) -> str:
 
 def viewers(session_id: str) -> str:
     return f"shell.{_key(session_id)}.viewers"
+
+
+# --- The same-process shortcut ------------------------------------------------------------
+#
+# A browser and the agent's socket of a session are often in the same `ws` process: then
+# their messages skip the channel layer (a Redis round trip each way, and the serializing) and
+# go straight into the other consumer's inbox, a queue its dispatch loop reads beside the
+# channel layer (sessions.consumers), so messages keep their order and are handled one at a
+# time as ever. Only within one event loop; anything else, and every message from the
+# services (terminate, ended), still goes through the channel layer.
+
+
+class _Member:
+    __slots__ = ("inbox", "loop")
+
+    def __init__(self, inbox: asyncio.Queue[dict[str, Any]]) -> None:
+        self.inbox = inbox
+        self.loop = asyncio.get_running_loop()
+
+
+_local: dict[str, dict[str, _Member]] = {}  # group → channel name → member
+
+
+def local_join(group: str, channel: str, inbox: asyncio.Queue[dict[str, Any]]) -> None:
+    _local.setdefault(group, {})[channel] = _Member(inbox)
+
+
+def local_leave(group: str, channel: str) -> None:
+    members = _local.get(group)
+    if members is not None:
+        members.pop(channel, None)
+        if not members:
+            del _local[group]
+
+
+def _here(member: _Member) -> bool:
+    try:
+        return member.loop is asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+
+
+def local_channels(group: str) -> list[str]:
+    """The group's members in this process (on this event loop)."""
+    return [channel for channel, member in _local.get(group, {}).items() if _here(member)]
+
+
+def is_local(group: str, channel: str) -> bool:
+    member = _local.get(group, {}).get(channel)
+    return member is not None and _here(member)
+
+
+def deliver_local(group: str, channel: str, message: dict[str, Any]) -> bool:
+    """Put `message` in the inbox of the group's member `channel` if it is here."""
+    member = _local.get(group, {}).get(channel)
+    if member is None or not _here(member):
+        return False
+    member.inbox.put_nowait(message)
+    return True

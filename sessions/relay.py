@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 from sessions import groups
@@ -47,12 +48,18 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.2
 FLUSH_BYTES = 64 * 1024
+# A flush still writing after FLOOD_SECONDS (a flood: output keeps coming while it writes)
+# writes chunks of up to FLOOD_CHUNK_BYTES: each write is a transaction, so fewer and larger
+# ones keep up with more output. A chunk may pass the size by one event line (at most a frame,
+# escaped), well within the service's CHUNK_MAX_BYTES (1 MiB).
+FLOOD_SECONDS = 0.5
+FLOOD_CHUNK_BYTES = 512 * 1024
 TICK_SECONDS = 0.1
-# Credit is granted in pieces at least this large (unless the agent has none left): a grant
-# per rendered keystroke would be a frame per keystroke for nothing.
+# Credit is granted in pieces at least this large, even to an agent with none left: a grant
+# per rendered frame would be a frame back for every frame out (halving a flood's pace).
 GRANT_MIN_BYTES = 32 * 1024
 # Event lines waiting for the database beyond this hold the agent's credit back.
-RECORDING_BACKLOG_BYTES = 1024 * 1024
+RECORDING_BACKLOG_BYTES = 2 * 1024 * 1024
 MINUTE_SECONDS = 60.0
 
 RECORDING_FAILED = "recording failed"
@@ -126,9 +133,10 @@ class Recorder:
     async def flush(self) -> bool:
         """Write what is pending, in chunks of whole lines; False when a write failed."""
         async with self._lock:
-            self._last_flush = time.monotonic()
+            self._last_flush = started = time.monotonic()
             while self._pending and not self.failed:
-                chunk = self._take()
+                flood = time.monotonic() - started >= FLOOD_SECONDS
+                chunk = self._take(FLOOD_CHUNK_BYTES if flood else FLUSH_BYTES)
                 try:
                     await self._write(chunk)
                 except Exception:
@@ -148,12 +156,12 @@ class Recorder:
             self._sequence = await self._head()
             await self._writer(self._sequence, chunk)
 
-    def _take(self) -> bytes:
-        """The first FLUSH_BYTES or so of whole lines (the pending bytes always end a line)."""
-        if len(self._pending) <= FLUSH_BYTES:
+    def _take(self, size: int) -> bytes:
+        """The first `size` bytes or so of whole lines (the pending bytes always end a line)."""
+        if len(self._pending) <= size:
             end = len(self._pending)
         else:
-            end = self._pending.index(b"\n", FLUSH_BYTES - 1) + 1
+            end = self._pending.index(b"\n", size - 1) + 1
         chunk = bytes(self._pending[:end])
         del self._pending[:end]
         return chunk
@@ -188,6 +196,18 @@ class Home:
         self._ticker: asyncio.Task[None] | None = None
         self._saved = (self.bytes_in, self.out_offset)
         self._flushing: asyncio.Task[None] | None = None
+        # Output not yet published to the viewers, from offset `outbox_from`: published by one
+        # task at a time, so the frames that arrive while a publish waits on the channel layer
+        # go out together in the next one (a flood's 4 KiB reads become 64 KiB messages)
+        # while a lone keystroke's echo goes out at once.
+        self.outbox = bytearray()
+        self.outbox_from = self.out_offset
+        self._publishing: asyncio.Task[None] | None = None
+        # Viewers in other processes, by channel, as their attach messages named them: live
+        # output goes to them through the channel layer, and to those here through their
+        # inbox (sessions.groups' same-process shortcut).
+        self.remote_viewers: set[str] = set()
+        self.viewers_group = groups.viewers(self.session_id)
 
     # --- Life ---------------------------------------------------------------------------------
 
@@ -206,7 +226,11 @@ class Home:
         if status == SessionStatus.DISCONNECTED:
             session = await database_sync_to_async(session_connected)(session_id=self.session_id)
             self.session.status = status = session.status
-        await self._publish({"type": groups.STATUS, "status": status, "message": "agent connected"})
+        # "attach": every viewer says where it is, so this home (maybe not the one they knew)
+        # learns who to send output to.
+        await self._publish(
+            {"type": groups.STATUS, "status": status, "message": "agent connected", "attach": True}
+        )
 
     async def agent_gone(self, *, replaced: bool = False) -> None:
         """The agent's socket dropped without an ending: it comes back within its grace period
@@ -215,6 +239,7 @@ class Home:
         self._stop_ticker()
         if self.ended:
             return
+        await self._published()
         await self._flush()
         await self._save_progress()
         if replaced:
@@ -234,6 +259,7 @@ class Home:
         if self.ended:
             return
         self.ended = True
+        await self._published()  # the viewers get all of the output before the ending
         if tell_agent:
             try:
                 await self.link.send_json({"type": "terminate", "reason": reason})
@@ -271,7 +297,11 @@ class Home:
         self.last_activity = time.monotonic()
         self.recorder.output(data)
         self._flush_if_full()
-        await self._publish({"type": groups.OUTPUT, "offset": start, "data": data})
+        if not self.outbox:
+            self.outbox_from = start
+        self.outbox += data
+        if self._publishing is None or self._publishing.done():
+            self._publishing = asyncio.get_running_loop().create_task(self._publish_output())
 
     async def started(self, *, run_as: str, pid: int | None) -> None:
         logger.debug("session %s: shell started, pid %s", self.session_id, pid)
@@ -324,18 +354,19 @@ class Home:
 
     async def attach(self, channel: str, offset: int) -> None:
         """Send one viewer what it has not seen: from `offset` (or the oldest output kept)."""
-        layer = get_channel_layer()
-        if layer is None:
+        if get_channel_layer() is None:
             return
+        if not groups.is_local(self.viewers_group, channel):
+            self.remote_viewers.add(channel)
         start = min(max(offset, self.unacked_from), self.out_offset)
-        await layer.send(channel, {"type": groups.REPLAY, "offset": start})
+        await self._send_to(channel, {"type": groups.REPLAY, "offset": start})
         held = bytes(self.unacked[start - self.unacked_from :])
         for piece_start in range(0, len(held), FRAME_MAX_DATA):
             piece = held[piece_start : piece_start + FRAME_MAX_DATA]
-            await layer.send(
+            await self._send_to(
                 channel, {"type": groups.OUTPUT, "offset": start + piece_start, "data": piece}
             )
-        await layer.send(
+        await self._send_to(
             channel, {"type": groups.STATUS, "status": self.session.status, "message": ""}
         )
 
@@ -348,9 +379,56 @@ class Home:
         if self.ended or self.recorder.backlog > RECORDING_BACKLOG_BYTES:
             return
         room = SESSION_WINDOW_BYTES - len(self.unacked) - self.credit
-        if room >= GRANT_MIN_BYTES or (room > 0 and self.credit == 0):
+        # Even an agent with no credit left waits for a piece worth a frame: it then holds
+        # more than GRANT_MIN_BYTES of output unacked, so the acks that open the room come.
+        if room >= GRANT_MIN_BYTES:
             self.credit += room
             await self.link.send_json({"type": "grant", "bytes": room})
+
+    async def _publish_output(self) -> None:
+        """Publish the outbox until it is empty, at most FRAME_MAX_DATA bytes a message."""
+        try:
+            while self.outbox:
+                data = bytes(self.outbox[:FRAME_MAX_DATA])
+                offset = self.outbox_from
+                del self.outbox[: len(data)]
+                self.outbox_from += len(data)
+                await self._publish_to_viewers(
+                    {"type": groups.OUTPUT, "offset": offset, "data": data}
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # At most once, as the channel layer is: a viewer that sees the gap asks again.
+            logger.exception("session %s: publishing output failed", self.session_id)
+            self.outbox.clear()
+
+    async def _published(self) -> None:
+        """Wait until the outbox is published (an ending must not overtake the output)."""
+        publishing = self._publishing
+        if publishing is not None and publishing is not asyncio.current_task():
+            await asyncio.gather(publishing, return_exceptions=True)
+
+    async def _publish_to_viewers(self, message: dict[str, Any]) -> None:
+        """Live output: to the viewers here through their inbox, to the others each through
+        the channel layer."""
+        for channel in groups.local_channels(self.viewers_group):
+            groups.deliver_local(self.viewers_group, channel, message)
+        for channel in list(self.remote_viewers):
+            await self._send_to(channel, message)
+
+    async def _send_to(self, channel: str, message: dict[str, Any]) -> None:
+        if groups.deliver_local(self.viewers_group, channel, message):
+            return
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            await layer.send(channel, message)
+        except ChannelFull:
+            # Nobody reads it any more (that viewer left): a viewer still there attaches again
+            # when it sees a gap.
+            self.remote_viewers.discard(channel)
 
     async def _publish(self, message: dict[str, Any]) -> None:
         layer = get_channel_layer()
