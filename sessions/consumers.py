@@ -28,9 +28,8 @@ from channels.utils import await_many_dispatch
 from access.adapters import CLOSE_FORBIDDEN, principal_from_scope
 from access.authorization import Principal
 from bosun.lib.errors import AccessDenied, BosunError
-from fleet.protocol.auth import request_authenticate
+from fleet.protocol.auth import Handshake, handshake_authenticate
 from fleet.protocol.errors import close_code
-from fleet.protocol.trail import FACE_WEBSOCKET
 from sessions import groups
 from sessions.exceptions import DoesNotExistException
 from sessions.models import Session
@@ -52,18 +51,9 @@ AGENT_TEXT_MAX = 64 * 1024
 _OFFSET = struct.Struct(">Q")
 
 
-def agent_session_open(
-    *, path: str, headers: dict[str, str], source_ip: str, session_id: str
-) -> Session:
+def agent_session_open(handshake: Handshake, session_id: str) -> Session:
     """Authenticate the agent's signed handshake, then find its open session."""
-    node = request_authenticate(
-        method="GET",
-        path=path,
-        headers=headers,
-        body=b"",
-        source_ip=source_ip,
-        face=FACE_WEBSOCKET,
-    )
+    node = handshake_authenticate(handshake)
     return session_for_agent(session_id=session_id, node_id=node.pk)
 
 
@@ -116,18 +106,10 @@ class AgentSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
     replaced = False
 
     async def connect(self) -> None:
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in self.scope.get("headers", [])
-        }
-        client = self.scope.get("client") or ("", 0)
         session_id = self.scope["url_route"]["kwargs"]["session_id"]
         try:
             session = await database_sync_to_async(agent_session_open)(
-                path=self.scope["path"],
-                headers=headers,
-                source_ip=client[0] or "",
-                session_id=session_id,
+                Handshake.of(self.scope), session_id
             )
         except ProtocolError as error:
             await self.accept()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from bosun_agent import protocol
 from django.db import IntegrityError, transaction
@@ -21,7 +23,7 @@ from django.utils import timezone
 from fleet.codes import NODE_ID_PATTERN
 from fleet.models import ManagedNode, NodeStatus, RequestNonce
 from fleet.protocol.errors import bad_request, refusal, unsupported_protocol
-from fleet.protocol.trail import FACE_HTTP, agent_record
+from fleet.protocol.trail import FACE_HTTP, FACE_WEBSOCKET, agent_record
 from fleet.protocol.validation import FINGERPRINT
 from fleet.realtime import publish_node_status_on_commit
 from fleet.timeline import node_event_record
@@ -96,6 +98,37 @@ def request_authenticate(
             "a copied agent identity is refused: register this machine with its own activation",
         )
     return node
+
+
+@dataclass(frozen=True)
+class Handshake:
+    """What a websocket handshake presents for its signature check (GET, empty body)."""
+
+    path: str
+    headers: dict[str, str]
+    source_ip: str
+
+    @classmethod
+    def of(cls, scope: Mapping[str, Any]) -> Handshake:
+        """From an ASGI scope, on the event loop (no database here)."""
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope.get("headers", [])
+        }
+        client = scope.get("client") or ("", 0)
+        return cls(path=scope["path"], headers=headers, source_ip=client[0] or "")
+
+
+def handshake_authenticate(handshake: Handshake) -> ManagedNode:
+    """The node that signed a websocket handshake (request_authenticate's checks)."""
+    return request_authenticate(
+        method="GET",
+        path=handshake.path,
+        headers=handshake.headers,
+        body=b"",
+        source_ip=handshake.source_ip,
+        face=FACE_WEBSOCKET,
+    )
 
 
 def request_nonces_prune(*, older_than: timedelta = NONCE_RETENTION) -> int:

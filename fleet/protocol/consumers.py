@@ -28,26 +28,18 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from fleet.protocol.answers import Ack, Outcome, Reply
-from fleet.protocol.auth import request_authenticate
+from fleet.protocol.auth import Handshake, handshake_authenticate
 from fleet.protocol.errors import bad_request, close_code, refusal
 from fleet.protocol.lifecycle import node_heartbeat
 from fleet.protocol.local_agents import local_agents
 from fleet.protocol.socket_batches import batchers
-from fleet.protocol.trail import FACE_WEBSOCKET
 from fleet.protocol.validation import json_object, reply_clean
 from fleet.realtime import FRAME_FOR, agent_group
 
 
-def agent_socket_open(*, path: str, headers: dict[str, str], source_ip: str) -> dict[str, Any]:
+def agent_socket_open(handshake: Handshake) -> dict[str, Any]:
     """Authenticate a handshake and mark the node seen; returns the node id and hello frame."""
-    node = request_authenticate(
-        method="GET",
-        path=path,
-        headers=headers,
-        body=b"",
-        source_ip=source_ip,
-        face=FACE_WEBSOCKET,
-    )
+    node = handshake_authenticate(handshake)
     beat = node_heartbeat(node=node)
     return {
         "node_id": node.pk,
@@ -160,18 +152,12 @@ class AgentConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def connect(self) -> None:
-        headers = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in self.scope.get("headers", [])
-        }
-        client = self.scope.get("client") or ("", 0)
+        handshake = Handshake.of(self.scope)
         # Before the handshake reads the pending count: what is committed after that read is
         # pushed to this process.
         await local_agents().listening()
         try:
-            opened = await database_sync_to_async(agent_socket_open)(
-                path=self.scope["path"], headers=headers, source_ip=client[0] or ""
-            )
+            opened = await database_sync_to_async(agent_socket_open)(handshake)
         except ProtocolError as error:
             await self.accept()
             await self.close(code=close_code(error))
