@@ -36,7 +36,7 @@ class SessionStatus(models.TextChoices):
 
     CONNECTING = "Connecting"
     CONNECTED = "Connected"
-    DISCONNECTED = "Disconnected"  # the browser dropped; the shell waits out its grace period
+    DISCONNECTED = "Disconnected"  # the agent's socket dropped; it has its grace period to return
     TERMINATING = "Terminating"
     TERMINATED = "Terminated"
     FAILED = "Failed"
