@@ -93,9 +93,14 @@ async def running(pty: PtySession, name: str) -> int:
     assert pty.pid is not None
     sid = pty.pid
     await eventually(lambda: name in session_processes(sid).values(), timeout=TIMEOUT)
-    pid = next(pid for pid, comm in session_processes(sid).items() if comm == name)
-    # Running is not enough for a Ctrl-C to reach it: its group must also hold the terminal
-    # (the shell hands it over around the exec; on a loaded machine the key can come first).
+    return next(pid for pid, comm in session_processes(sid).items() if comm == name)
+
+
+async def in_foreground(pty: PtySession, name: str) -> int:
+    """The pid of `name` once it runs and its group holds the terminal: running is not enough
+    for a Ctrl-C to reach it (the shell hands the terminal over around the exec; on a loaded
+    machine the key could come first)."""
+    pid = await running(pty, name)
     await eventually(lambda: _holds_terminal(pid), timeout=TIMEOUT)
     return pid
 
@@ -190,7 +195,7 @@ def test_ctrl_c_interrupts_the_foreground_program_promptly(program: str) -> None
         finally:
             signal.signal(signal.SIGINT, ignored)
         await pty.write(program.encode() + b"\n")
-        pid = await running(pty, program.split()[0])
+        pid = await in_foreground(pty, program.split()[0])
         started = time.monotonic()
         await pty.write(b"\x03")
         await eventually(lambda: process_gone(pid), timeout=5.0)
@@ -208,7 +213,7 @@ def test_ctrl_c_reaches_a_flood_while_its_output_is_held_back() -> None:
         await read_until(pty, rb"(y\r\n){2000}")  # flooding
         while pty.credit:
             await pty.read()  # spend the credit: the output stops here
-        pid = await running(pty, "yes")
+        pid = await in_foreground(pty, "yes")
         started = time.monotonic()
         await pty.write(b"\x03")
         await eventually(lambda: process_gone(pid), timeout=5.0)  # with no credit granted
