@@ -18,7 +18,6 @@ from urllib.parse import parse_qs
 
 from bosun_agent import protocol
 from bosun_agent.protocol import ProtocolError
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -27,6 +26,7 @@ from channels.utils import await_many_dispatch
 
 from access.adapters import CLOSE_FORBIDDEN, principal_from_scope
 from access.authorization import Principal
+from bosun.lib.consumers import LoopOnlyDispatch
 from bosun.lib.errors import AccessDenied, BosunError
 from fleet.protocol.auth import Handshake, handshake_authenticate
 from fleet.protocol.errors import close_code
@@ -62,9 +62,9 @@ def viewer_open(*, scope: dict[str, Any], session_id: str) -> tuple[Principal, S
     return principal, session_for_viewer(principal=principal, session_id=session_id)
 
 
-class _LoopOnlyDispatch:
-    """The session consumers' dispatch: from the client, the channel layer, and the inbox
-    that sessions.groups' same-process shortcut fills."""
+class _InboxDispatch(LoopOnlyDispatch):
+    """The session consumers' dispatch (bosun.lib.consumers): from the client, the channel
+    layer, and the inbox that sessions.groups' same-process shortcut fills."""
 
     channel_layer_alias: str
     inbox: asyncio.Queue[dict[str, Any]]
@@ -88,17 +88,8 @@ class _LoopOnlyDispatch:
                 [receive, self.inbox.get, consumer.channel_receive], self.dispatch
             )
 
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # As fleet.protocol.consumers.AgentConsumer: no handler touches the database on the
-        # loop (database work goes through database_sync_to_async), so skip Channels' hop to
-        # a thread before every message: on a flood that is a hop per frame.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
-
-class AgentSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
+class AgentSessionConsumer(_InboxDispatch, AsyncWebsocketConsumer):
     """/ws/agent/sessions/<session_id>/: the agent's side of one session."""
 
     home: Home | None = None
@@ -226,7 +217,7 @@ def _agent_frame(text: str) -> dict[str, Any] | None:
     return frame if isinstance(frame, dict) else None
 
 
-class BrowserSessionConsumer(_LoopOnlyDispatch, AsyncWebsocketConsumer):
+class BrowserSessionConsumer(_InboxDispatch, AsyncWebsocketConsumer):
     """/ws/sessions/<session_id>/?resume=<offset>: a browser's terminal on one session."""
 
     session_id: str = ""

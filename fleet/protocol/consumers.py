@@ -23,10 +23,10 @@ from typing import Any
 
 from bosun_agent import protocol
 from bosun_agent.protocol import ProtocolError
-from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from bosun.lib.consumers import LoopOnlyDispatch
 from fleet.protocol.answers import Ack, Outcome, Reply
 from fleet.protocol.auth import Handshake, handshake_authenticate
 from fleet.protocol.errors import bad_request, close_code, refusal
@@ -131,7 +131,7 @@ def _error_frame(request_id: int | None, error: ProtocolError) -> dict[str, Any]
     }
 
 
-class AgentConsumer(AsyncWebsocketConsumer):
+class AgentConsumer(LoopOnlyDispatch, AsyncWebsocketConsumer):
     group: str | None = None
     node_id: str | None = None
 
@@ -140,16 +140,6 @@ class AgentConsumer(AsyncWebsocketConsumer):
         # Requests being recorded: answered as they finish, cancelled if the socket closes.
         self._requests: set[asyncio.Task[None]] = set()
         self._wakes: set[asyncio.Task[None]] = set()
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels' dispatch hops to a thread before every handler to close stale database
-        # connections. No handler here touches the database on the loop (database work goes
-        # through database_sync_to_async, which does the same around each call), and at a
-        # thousand agents those hops were a tenth of the ws role's CPU.
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         handshake = Handshake.of(self.scope)

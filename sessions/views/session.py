@@ -46,11 +46,23 @@ def recording_state(report: VerifyReport) -> tuple[str, str]:
     return "verified", report.describe()
 
 
-def _context(principal: Principal, session: Session) -> dict[str, Any]:
+# Verifying reads every chunk: a page view does it for recordings up to this much output;
+# a larger one (a `cat` of gigabytes) is verified when asked (?verify=1).
+AUTO_VERIFY_MAX_BYTES = 8 * 1024 * 1024
+
+
+def _context(principal: Principal, session: Session, *, verify: bool = False) -> dict[str, Any]:
     report: VerifyReport | None = None
-    if session.is_ended:
+    if session.is_ended and (verify or session.recording_output_bytes <= AUTO_VERIFY_MAX_BYTES):
         report = recording_verify(session=session)
         state, summary = recording_state(report)
+    elif session.is_ended:
+        state = "unverified"
+        size = session.recording_output_bytes / 1_000_000
+        summary = (
+            f"{session.recording_chunks} chunks, {size:.0f} MB of output; verifying reads "
+            "all of it, so it runs when asked."
+        )
     else:
         # Verifying reads every chunk; a running session's page refreshes every few seconds,
         # so its recording is verified once it has ended and been sealed.
@@ -86,7 +98,8 @@ def session_detail(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     principal = principal_of(request)
     session = session_visible(principal=principal, session_id=session_id)
     template = f"{DETAIL_TEMPLATE}#live" if wants_partial(request) else DETAIL_TEMPLATE
-    return render(request, template, _context(principal, session))
+    context = _context(principal, session, verify=request.GET.get("verify") == "1")
+    return render(request, template, context)
 
 
 @login_required

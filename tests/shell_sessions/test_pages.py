@@ -16,6 +16,7 @@ from fleet.models import NodeMessage, NodeStatus
 from sessions.models import RecordingChunk, Session, SessionStatus
 from sessions.navigation import may_see_sessions, register_pages
 from sessions.services.recording import recordings_expire
+from sessions.views import session as session_views
 from tests.factories import ManagedNodeFactory, UserFactory, user_with_policy
 from tests.shell_sessions.conftest import SessionFactory, execute
 
@@ -458,3 +459,25 @@ def test_the_menu_offers_session_manager_to_whom_may_list_or_start_sessions(admi
     entry = next(e for e in menu["Node management"] if e.label == "Session Manager")
     assert entry.url == LIST
     assert entry.active
+
+
+def test_a_large_recording_is_verified_when_asked_not_on_every_view(
+    admin_client, recorded, monkeypatch
+):
+    session = recorded(3)
+    monkeypatch.setattr(session_views, "AUTO_VERIFY_MAX_BYTES", 0)
+    verified = []
+    real = session_views.recording_verify
+    monkeypatch.setattr(
+        session_views, "recording_verify", lambda **kw: verified.append(1) or real(**kw)
+    )
+    page = reverse("sessions:detail", args=[session.session_id])
+
+    body = admin_client.get(page).content.decode()
+    assert 'data-recording-state="unverified"' in body
+    assert 'id="verify-recording"' in body
+    assert verified == []
+
+    body = admin_client.get(page + "?verify=1").content.decode()
+    assert 'data-recording-state="verified"' in body
+    assert verified == [1]
