@@ -170,10 +170,8 @@ def run_as_rule_put(
         raise SessionsValidationError("A run-as rule is for one user or one group.", field="who")
     run_as = checked_run_as(run_as, field="run_as", required=True)
     with transaction.atomic():
-        if user is not None:
-            rule = RunAsRule.objects.select_for_update().filter(user=user).first()
-        else:
-            rule = RunAsRule.objects.select_for_update().filter(group=group).first()
+        # One of the two is None, which filters on IS NULL.
+        rule = RunAsRule.objects.select_for_update().filter(user=user, group=group).first()
         before = rule.run_as if rule else None
         if rule is None:
             rule = RunAsRule.objects.create(user=user, group=group, run_as=run_as)

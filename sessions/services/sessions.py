@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from access.authorization import Principal, authorize
+from access.authorization import Principal, authorize, is_allowed
 from access.directory import user_arn
 from audit.models import AuditEvent
 from audit.services import SYSTEM_PRINCIPAL, audit_record
@@ -60,6 +60,21 @@ TERMINAL_MAX = 1000  # columns or rows, as the browser's resize frame allows
 TERM = "xterm-256color"
 # The node picks the run-as user's login shell; the header names it only in general.
 LOGIN_SHELL = "login"
+
+
+def session_owned_by(principal: Principal, session: Session) -> bool:
+    """Whether `principal` started `session`: its owner may attach and always terminate."""
+    return session.principal_arn == user_arn(principal.user)
+
+
+def session_may_terminate(principal: Principal, session: Session) -> bool:
+    """session_terminate's rule, asked without acting (for a button): the owner always, anyone
+    else with ssm:TerminateSession on the session; an ended session has nothing to end."""
+    if session.is_ended:
+        return False
+    return session_owned_by(principal, session) or is_allowed(
+        principal, TERMINATE, session_arn(session.session_id)
+    )
 
 
 def session_start(
@@ -156,7 +171,7 @@ def session_terminate(*, principal: Principal, session_id: str, source_ip: str =
     found = Session.objects.filter(session_id=session_id).first()
     if found is None:
         raise DoesNotExistException(f"There is no session {session_id!s:.100}.")
-    if found.principal_arn != user_arn(principal.user):
+    if not session_owned_by(principal, found):
         authorize(principal, TERMINATE, session_arn(session_id))
     with transaction.atomic():
         session = Session.objects.select_for_update().get(pk=found.pk)
@@ -197,7 +212,7 @@ def session_for_viewer(*, principal: Principal, session_id: str) -> Session:
     session = Session.objects.filter(session_id=session_id).first()
     if session is None:
         raise DoesNotExistException(f"There is no session {session_id!s:.100}.")
-    if session.principal_arn != user_arn(principal.user) or not principal.user.is_active:
+    if not session_owned_by(principal, session) or not principal.user.is_active:
         principal.record(
             RESUME,
             outcome="denied",

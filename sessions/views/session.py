@@ -23,8 +23,8 @@ from sessions.services.sessions import session_terminate
 from sessions.verification import VerifyReport
 from sessions.views.common import (
     HtmxHttpRequest,
-    is_owner,
-    may_terminate,
+    session_may_terminate,
+    session_owned_by,
     session_visible,
     sessions_page,
     wants_partial,
@@ -81,8 +81,8 @@ def _context(principal: Principal, session: Session, *, verify: bool = False) ->
         "recording_state": state,
         "recording_summary": summary,
         "has_recording": bool(session.recording_header) and session.recording_expired_at is None,
-        "is_owner": is_owner(principal, session),
-        "can_terminate": may_terminate(principal, session),
+        "is_owner": session_owned_by(principal, session),
+        "can_terminate": session_may_terminate(principal, session),
         "can_read_audit": is_allowed(principal, READ_ACTION),
         "can_see_node": is_allowed(
             principal, "ssm:DescribeInstanceInformation", node_arn(session.node_id)
@@ -113,7 +113,7 @@ def session_terminate_page(request: HtmxHttpRequest, session_id: str) -> HttpRes
         messages.info(request, f"The session has already ended ({session.status}).")
         return redirect(back)
     if request.method == "GET":
-        if not may_terminate(principal, session):
+        if not session_may_terminate(principal, session):
             raise PermissionDenied("You may not terminate this session.")
         return confirm(
             request,
@@ -137,7 +137,7 @@ def session_terminate_page(request: HtmxHttpRequest, session_id: str) -> HttpRes
 def session_terminal(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
     principal = principal_of(request)
     session = session_visible(principal=principal, session_id=session_id)
-    if not is_owner(principal, session):
+    if not session_owned_by(principal, session):
         # The relay refuses anyone else's socket too (4403); the page says so first.
         raise PermissionDenied("Only whoever started a session may attach to its terminal.")
     if session.is_ended:
@@ -153,6 +153,6 @@ def session_terminal(request: HtmxHttpRequest, session_id: str) -> HttpResponse:
         {
             "session": session,
             "socket_path": f"/ws/sessions/{session.session_id}/",
-            "can_terminate": may_terminate(principal, session),
+            "can_terminate": session_may_terminate(principal, session),
         },
     )
