@@ -35,7 +35,7 @@ from sessions.asciicast import CastEncoder
 from sessions.exceptions import RecordingSequenceConflict
 from sessions.models import Session, SessionStatus
 from sessions.selectors import session_get
-from sessions.services.recording import recording_append
+from sessions.services.recording import CHUNK_MAX_BYTES, recording_append
 from sessions.services.sessions import (
     session_connected,
     session_disconnected,
@@ -48,12 +48,10 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.2
 FLUSH_BYTES = 64 * 1024
-# A flush still writing after FLOOD_SECONDS (a flood: output keeps coming while it writes)
-# writes chunks of up to FLOOD_CHUNK_BYTES: each write is a transaction, so fewer and larger
-# ones keep up with more output. A chunk may pass the size by one event line (at most a frame,
-# escaped), well within the service's CHUNK_MAX_BYTES (1 MiB).
-FLOOD_SECONDS = 0.5
-FLOOD_CHUNK_BYTES = 512 * 1024
+# A write takes whatever has gathered since the last one, in whole lines up to the service's
+# CHUNK_MAX_BYTES: a quiet session writes a chunk every FLUSH_SECONDS or FLUSH_BYTES, and a
+# flood, where output keeps coming while a write is in the database, writes fewer and larger
+# chunks (each write is a commit: their number costs more than their size).
 TICK_SECONDS = 0.1
 # Credit is granted in pieces at least this large, even to an agent with none left: a grant
 # per rendered frame would be a frame back for every frame out (halving a flood's pace).
@@ -133,10 +131,9 @@ class Recorder:
     async def flush(self) -> bool:
         """Write what is pending, in chunks of whole lines; False when a write failed."""
         async with self._lock:
-            self._last_flush = started = time.monotonic()
+            self._last_flush = time.monotonic()
             while self._pending and not self.failed:
-                flood = time.monotonic() - started >= FLOOD_SECONDS
-                chunk = self._take(FLOOD_CHUNK_BYTES if flood else FLUSH_BYTES)
+                chunk = self._take(CHUNK_MAX_BYTES)
                 try:
                     await self._write(chunk)
                 except Exception:
@@ -156,12 +153,13 @@ class Recorder:
             self._sequence = await self._head()
             await self._writer(self._sequence, chunk)
 
-    def _take(self, size: int) -> bytes:
-        """The first `size` bytes or so of whole lines (the pending bytes always end a line)."""
-        if len(self._pending) <= size:
+    def _take(self, limit: int) -> bytes:
+        """Whole lines from the front, at most `limit` bytes of them (the pending bytes always
+        end a line); a single line longer than that alone, for the service to refuse."""
+        if len(self._pending) <= limit:
             end = len(self._pending)
         else:
-            end = self._pending.index(b"\n", size - 1) + 1
+            end = self._pending.rfind(b"\n", 0, limit) + 1 or self._pending.index(b"\n") + 1
         chunk = bytes(self._pending[:end])
         del self._pending[:end]
         return chunk

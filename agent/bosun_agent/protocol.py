@@ -113,8 +113,10 @@ KILLED_RESPONSE_CODE = -1
 # one websocket per session, signed like WEBSOCKET_PATH, and relay its terminal over it.
 MESSAGE_START_SESSION = "StartSession"
 SESSION_WEBSOCKET_PATH = "/ws/agent/sessions/{session_id}/"
-# Output credit the agent starts a session with; "grant" frames add to it.
-SESSION_WINDOW_BYTES = 256 * 1024
+# Output credit the agent starts a session with; "grant" frames add to it. Also what the relay
+# keeps for a browser that reconnects. A megabyte: at a quarter of that, a flood spent its
+# time waiting for the browser's acks to come back as grants.
+SESSION_WINDOW_BYTES = 1024 * 1024
 # How long the agent keeps a shell whose session socket dropped, reconnecting meanwhile.
 SESSION_GRACE_SECONDS = 30
 # Binary frames: one byte of type, then the bytes (at most SESSION_MAX_FRAME_BYTES of them).

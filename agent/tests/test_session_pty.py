@@ -23,7 +23,14 @@ from agent_harness import process_gone
 
 from bosun_agent import session_users
 from bosun_agent.process_groups import RUN_MARKER_ENV, GroupRecords
-from bosun_agent.session_pty import EXITED, READ_SIZE, PtySession, PtySpec, session_groups
+from bosun_agent.session_pty import (
+    BURST_BYTES,
+    EXITED,
+    READ_SIZE,
+    PtySession,
+    PtySpec,
+    session_groups,
+)
 from bosun_agent.session_users import SessionRefused, utf8_locale
 
 IS_ROOT = os.geteuid() == 0
@@ -241,6 +248,35 @@ def test_without_credit_nothing_is_read_and_the_writer_blocks() -> None:
         assert 0 < len(await pty.read()) <= 5000
 
     run(go)
+
+
+def test_a_flood_is_read_in_large_pieces_and_an_echo_at_once() -> None:
+    """The kernel hands PTY output over 4 KiB at a time; a flood's reads gather what follows
+    (one frame instead of sixteen), a keystroke's echo is not held back for it."""
+
+    async def go(pty: PtySession) -> None:
+        await pty.start(spec(command="cat"))
+        pty.grant(10 * READ_SIZE)
+        started = time.monotonic()
+        await pty.write(b"k")
+        assert await read_until(pty, b"k")
+        assert time.monotonic() - started < 0.5
+
+    run(go)
+
+    async def flood(pty: PtySession) -> None:
+        await pty.start(spec(command="head -c 20000000 /dev/zero | tr '\\0' x"))
+        pty.grant(1 << 40)
+        sizes = []
+        while data := await pty.read():
+            sizes.append(len(data))
+        assert sum(sizes) == 20_000_000
+        assert max(sizes) <= READ_SIZE
+        large = [size for size in sizes if size >= BURST_BYTES]
+        # Most of the flood came in reads far above the kernel's 4 KiB.
+        assert sum(large) / len(large) > 16 * 1024
+
+    run(flood)
 
 
 def test_a_flood_in_small_grants_holds_no_more_than_it_was_granted() -> None:
