@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -49,7 +50,12 @@ def is_aws_request(request: HttpRequest) -> bool:
     if request.method != "POST" or request.path_info != "/":
         return False
     meta = request.META
-    return "HTTP_X_AMZ_TARGET" in meta or meta.get("HTTP_AUTHORIZATION", "").startswith("AWS4")
+    return (
+        "HTTP_X_AMZ_TARGET" in meta
+        or meta.get("HTTP_AUTHORIZATION", "").startswith("AWS4")
+        # A presigned request names no operation and carries no header: refuse it here too.
+        or "x-amz-" in meta.get("QUERY_STRING", "").lower()
+    )
 
 
 def aws_endpoint(request: HttpRequest) -> HttpResponse:
@@ -67,13 +73,18 @@ def aws_endpoint(request: HttpRequest) -> HttpResponse:
 
 def _answer(request: HttpRequest, request_id: str) -> dict:
     signed = _signed_request(request)
-    signature = sigv4.parse(signed, now=timezone.now(), skew=CLOCK_SKEW)
+    try:
+        signature = sigv4.parse(signed, now=timezone.now(), skew=CLOCK_SKEW)
+    except errors.AwsError as error:
+        _audit_failure(request, sigv4.claimed_key_id(signed), error, request_id)
+        raise
     principal = _authenticate(request, signed, signature, request_id)
-    name = wire.operation_of(request.META.get("HTTP_X_AMZ_TARGET", ""))
+    target = request.META.get("HTTP_X_AMZ_TARGET", "")
+    name = wire.operation_of(target)
     handler = registry.handler_for(name)
     operation = model.operation_model(name)
     if handler is None or operation is None:
-        raise errors.unknown_operation(name)
+        raise errors.unknown_operation(target[:100], modelled=operation is not None)
     params = model.validate(operation, wire.body_of(signed.body))
     call = registry.AwsCall(
         principal=principal,
@@ -82,10 +93,16 @@ def _answer(request: HttpRequest, request_id: str) -> dict:
         account_id=settings.BOSUN.account_id,
         request_id=request_id,
     )
-    return handler(call)
+    return handler(call) or {}
 
 
 def _signed_request(request: HttpRequest) -> sigv4.SignedRequest:
+    # Refused before reading: Django would raise RequestDataTooBig past its own limit.
+    wire.check_length(request.META.get("CONTENT_LENGTH"))
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise errors.serialization("The request body is too large.") from None
     headers: dict[str, str] = {}
     for key, value in request.META.items():
         if key.startswith("HTTP_"):
@@ -97,7 +114,7 @@ def _signed_request(request: HttpRequest) -> sigv4.SignedRequest:
         path=request.path,
         query=request.META.get("QUERY_STRING", ""),
         headers=headers,
-        body=request.body,
+        body=body,
     )
 
 
@@ -108,11 +125,14 @@ def _authenticate(
     request_id: str,
 ) -> Principal:
     source_ip = request.META.get("REMOTE_ADDR", "")
-    access_key = (
-        AccessKey.objects.select_related("user")
-        .filter(access_key_id=signature.access_key_id)
-        .first()
-    )
+    try:
+        # get() rather than first(): the id is unique, and an ORDER BY costs compile time
+        # on every request.
+        access_key: AccessKey | None = AccessKey.objects.select_related("user").get(
+            access_key_id=signature.access_key_id
+        )
+    except AccessKey.DoesNotExist:
+        access_key = None
     try:
         if not (
             access_key is not None
@@ -139,7 +159,7 @@ def _audit_failure(
     request: HttpRequest, key_id: str, error: errors.AwsError, request_id: str
 ) -> None:
     audit_record(
-        principal=f"access-key:{key_id[:20]}",
+        principal=f"access-key:{key_id[:20]}" if key_id else "anonymous",
         action="bosun:Authenticate",
         outcome="denied",
         error_code=error.code,

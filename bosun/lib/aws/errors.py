@@ -33,20 +33,25 @@ def incomplete_signature(message: str) -> AwsError:
 
 
 def missing_token() -> AwsError:
-    return AwsError("MissingAuthenticationTokenException", "Missing Authentication Token")
+    return AwsError(
+        "MissingAuthenticationTokenException", "Request is missing Authentication Token"
+    )
 
 
 def serialization(message: str) -> AwsError:
     return AwsError("SerializationException", message)
 
 
-def unknown_operation(target: str) -> AwsError:
-    return AwsError(
-        "UnknownOperationException",
-        f"The operation {target!r} is not served by Bosun yet."
-        if target
-        else "Send the operation in the X-Amz-Target header (AmazonSSM.<Operation>).",
-    )
+def unknown_operation(target: str, *, modelled: bool = False) -> AwsError:
+    """`target` as the client sent it; `modelled`: SSM has the operation, Bosun does not
+    serve it (yet)."""
+    if not target:
+        message = "Send the operation in the X-Amz-Target header (AmazonSSM.<Operation>)."
+    elif modelled:
+        message = f"The operation {target!r} is not served by Bosun yet."
+    else:
+        message = f"{target!r} is not an operation of the SSM API (AmazonSSM.<Operation>)."
+    return AwsError("UnknownOperationException", message)
 
 
 def validation(message: str) -> AwsError:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import json
 import logging
 import re
+import sys
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 _INTEGERS = frozenset({"integer", "long"})
 _FLOATS = frozenset({"double", "float"})
+_BOUNDS = {"integer": 2**31, "long": 2**63}
 
 
 @functools.cache
@@ -98,13 +100,27 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> Any:
             raise _wrong_type(path, "a JSON object")
         _length(shape, value, len(value), path, problems)
         key_shape, value_shape = shape.key, shape.value
-        return {
-            _check(key_shape, key, f"{path}.key", problems): _check(
+        # AWS reports the keys once for the whole map, with every constraint of the key's
+        # shape: "Value '{a=b}' at 'parameters' failed to satisfy constraint: Map keys must
+        # satisfy constraint: [Member must have length less than or equal to 255, …]".
+        key_problems: list[str] = []
+        cleaned = {
+            _check(key_shape, key, f"{path}.key", key_problems): _check(
                 value_shape, item, f"{path}.value", problems
             )
             for key, item in value.items()
             if item is not None
         }
+        if key_problems:
+            problems.append(
+                _failed(
+                    shape,
+                    value,
+                    path,
+                    f"Map keys must satisfy constraint: [{', '.join(_constraints(key_shape))}]",
+                )
+            )
+        return cleaned
     if kind == "string":
         if not isinstance(value, str):
             raise _wrong_type(path, "a string")
@@ -117,7 +133,10 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> Any:
                 )
             )
         pattern = shape.metadata.get("pattern")
-        if pattern and not _matches(pattern, value):
+        # Past the maximum length the value is refused anyway; a pattern is not run on it
+        # (some of the model's patterns backtrack quadratically on a megabyte of input).
+        high = shape.metadata.get("max")
+        if pattern and (high is None or len(value) <= high) and not _matches(pattern, value):
             problems.append(
                 _failed(
                     shape, value, path, f"Member must satisfy regular expression pattern: {pattern}"
@@ -127,6 +146,9 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> Any:
     if kind in _INTEGERS:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong_type(path, "an integer")
+        # Java's int and long, as AWS's deserializer reads them: past those, not a number.
+        if not -_BOUNDS[kind] <= value < _BOUNDS[kind]:
+            raise _wrong_type(path, f"a {32 if kind == 'integer' else 64}-bit integer")
         _range(shape, value, path, problems)
         return value
     if kind in _FLOATS:
@@ -150,6 +172,24 @@ def _check(shape: Shape, value: Any, path: str, problems: list[str]) -> Any:
         _length(shape, data, len(data), path, problems)
         return data
     return value
+
+
+def _constraints(shape: Shape) -> list[str]:
+    """Every constraint of a scalar shape, in the order AWS lists them."""
+    listed = []
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if high is not None:
+        listed.append(f"Member must have length less than or equal to {high}")
+    if low is not None:
+        listed.append(f"Member must have length greater than or equal to {low}")
+    enum = getattr(shape, "enum", None)
+    if enum:
+        listed.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
+    if shape.metadata.get("pattern"):
+        listed.append(
+            f"Member must satisfy regular expression pattern: {shape.metadata['pattern']}"
+        )
+    return listed
 
 
 def _length(shape: Shape, value: Any, size: int, path: str, problems: list[str]) -> None:
@@ -177,30 +217,128 @@ def _range(shape: Shape, value: float, path: str, problems: list[str]) -> None:
 
 
 def _failed(shape: Shape, value: Any, path: str, constraint: str) -> str:
-    if shape.metadata.get("sensitive"):
+    if shape.metadata.get("sensitive") or _holds_secrets(shape.name):
         return f"Value at '{path}' failed to satisfy constraint: {constraint}"
     return f"Value {_shown(value)} at '{path}' failed to satisfy constraint: {constraint}"
+
+
+@functools.cache
+def _holds_secrets(name: str) -> bool:
+    """Whether a value of the shape `name` may hold a sensitive member: a list of
+    associations with sensitive parameters is never echoed either."""
+    shapes = set(service_model().shape_names)
+    seen: set[str] = set()
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current in seen or current not in shapes:  # not SSM's: its own metadata decides
+            continue
+        shape = service_model().shape_for(current)
+        seen.add(shape.name)
+        if shape.metadata.get("sensitive"):
+            return True
+        kind = shape.type_name
+        if kind == "structure":
+            pending.extend(member.name for member in shape.members.values())
+        elif kind == "list":
+            pending.append(shape.member.name)
+        elif kind == "map":
+            pending.extend((shape.key.name, shape.value.name))
+    return False
 
 
 def _shown(value: Any) -> str:
     if isinstance(value, str):
         text = value if len(value) <= 200 else value[:200] + "…"
         return f"'{text}'"
+    if isinstance(value, list | dict):
+        # As Java prints collections: [a, b] and {key=value, …}.
+        text = _java(value)
+        return f"'{text if len(text) <= 200 else text[:200] + '…'}'"
+    # Numbers are quoted too: "Value '100' at 'maxResults' failed to satisfy constraint: …".
+    return f"'{value}'"
+
+
+def _java(value: Any) -> str:
     if isinstance(value, list):
-        return "'[" + ", ".join(str(item)[:50] for item in value[:20]) + "]'"
+        return "[" + ", ".join(_java(item) for item in value[:20]) + "]"
     if isinstance(value, dict):
-        return "'" + json.dumps(value, default=str)[:200] + "'"
-    return str(value)
+        return (
+            "{" + ", ".join(f"{key}={_java(item)}" for key, item in list(value.items())[:20]) + "}"
+        )
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)[:200]
 
 
 @functools.cache
 def _compiled(pattern: str) -> re.Pattern[str] | None:
     try:
-        return re.compile(pattern)
+        return re.compile(_pythonic(pattern))
     except re.error:
         # Java syntax Python lacks: the operation's own checks still apply.
         logger.warning("the SSM model's pattern %r does not compile here; not checked", pattern)
         return None
+
+
+_JAVA_CATEGORY = re.compile(r"\\p\{([LMNPSZC])\}")
+_JAVA_SHORTHAND_DASH = re.compile(r"(?<!\\)(\\[wdsWDS])-")
+
+
+def _pythonic(pattern: str) -> str:
+    """The model's Java pattern in Python's syntax: `\\p{L}` and kin (tag keys and values)
+    become explicit code point ranges; `[\\w-\\/]` (Java: a literal `-` after a class
+    shorthand) escapes its `-`."""
+    pattern = _JAVA_SHORTHAND_DASH.sub(r"\1\\-", pattern)
+    if "\\p{" not in pattern:
+        return pattern
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        found = _JAVA_CATEGORY.match(pattern, index)
+        if found:
+            ranges = _category_ranges()[found.group(1)]
+            out.append(ranges if in_class else f"[{ranges}]")
+            index = found.end()
+            continue
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+@functools.cache
+def _category_ranges() -> dict[str, str]:
+    """Each Unicode major category (L, M, N, P, S, Z, C) as a regex class body of ranges."""
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    previous, start, end = "", 0, -1
+    for point in range(sys.maxunicode + 1):
+        major = unicodedata.category(chr(point))[0]
+        if major == previous and point == end + 1:
+            end = point
+            continue
+        if previous:
+            ranges.setdefault(previous, []).append((start, end))
+        previous, start, end = major, point, point
+    ranges.setdefault(previous, []).append((start, end))
+    return {
+        major: "".join(
+            re.escape(chr(low)) if low == high else f"{re.escape(chr(low))}-{re.escape(chr(high))}"
+            for low, high in spans
+        )
+        for major, spans in ranges.items()
+    }
 
 
 def _matches(pattern: str, value: str) -> bool:

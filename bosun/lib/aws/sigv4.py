@@ -25,9 +25,12 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 SERVICE = "ssm"
 TERMINATOR = "aws4_request"
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
-_KEY_ID = re.compile(r"^[A-Z0-9]{16,128}$")
-_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
-_HEADER_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
+_KEY_ID = re.compile(r"[A-Z0-9]{16,128}")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+_HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_PRESIGNED = frozenset({"x-amz-signature", "x-amz-algorithm", "x-amz-credential"})
+_CLAIMED_KEY_ID = re.compile(r"Credential=([A-Za-z0-9]{1,128})/")
 
 
 @dataclass(frozen=True)
@@ -51,10 +54,17 @@ class Signature:
     amz_date: str  # X-Amz-Date
 
 
+def claimed_key_id(request: SignedRequest) -> str:
+    """The access key id the Authorization header names, if any (for the audit trail of a
+    request refused before its key was looked up)."""
+    found = _CLAIMED_KEY_ID.search(request.headers.get("authorization", ""))
+    return found.group(1)[:20] if found else ""
+
+
 def parse(request: SignedRequest, *, now: datetime, skew: timedelta) -> Signature:
     """The request's signature parameters; AwsError for anything a secret is not needed to
     refuse."""
-    if "x-amz-signature" in {name.lower() for name, _ in parse_qsl(request.query)}:
+    if request.query and _PRESIGNED & {name.lower() for name, _ in parse_qsl(request.query)}:
         raise errors.incomplete_signature(
             "Presigned (query string) requests are not accepted: sign the Authorization header."
         )
@@ -73,7 +83,11 @@ def parse(request: SignedRequest, *, now: datetime, skew: timedelta) -> Signatur
         )
     if "x-amz-security-token" in request.headers:
         # Bosun issues no temporary credentials: a session token is someone else's.
-        raise errors.unrecognized_client()
+        raise errors.unrecognized_client(
+            f"{errors.INVALID_TOKEN} Bosun issues no temporary credentials: sign with an "
+            "access key's id and secret, without X-Amz-Security-Token (unset "
+            "AWS_SESSION_TOKEN, or use a profile without aws_session_token)."
+        )
     fields = _fields(rest)
     credential = fields["Credential"].split("/")
     if len(credential) != 5 or credential[4] != TERMINATOR:
@@ -82,7 +96,7 @@ def parse(request: SignedRequest, *, now: datetime, skew: timedelta) -> Signatur
             "<AccessKeyId>/<YYYYMMDD>/<region>/ssm/aws4_request."
         )
     key_id, date, region, service, _ = credential
-    if not _KEY_ID.match(key_id):
+    if not _KEY_ID.fullmatch(key_id):
         raise errors.unrecognized_client()
     if service != SERVICE:
         raise errors.invalid_signature(
@@ -92,7 +106,7 @@ def parse(request: SignedRequest, *, now: datetime, skew: timedelta) -> Signatur
     if not re.fullmatch(r"[a-z0-9-]{1,40}", region):
         raise errors.incomplete_signature(f"Credential names an invalid region {region[:40]!r}.")
     signed = tuple(fields["SignedHeaders"].split(";"))
-    if not all(_HEADER_NAME.match(name) for name in signed) or list(signed) != sorted(signed):
+    if not all(_HEADER_NAME.fullmatch(name) for name in signed) or list(signed) != sorted(signed):
         raise errors.incomplete_signature(
             "SignedHeaders must list lowercase header names, sorted, separated by ';'."
         )
@@ -106,7 +120,7 @@ def parse(request: SignedRequest, *, now: datetime, skew: timedelta) -> Signatur
             f"Signed header {missing[0]!r} is missing from the request."
         )
     signature = fields["Signature"]
-    if not _SIGNATURE.match(signature):
+    if not _SIGNATURE.fullmatch(signature):
         raise errors.incomplete_signature("Signature must be 64 lowercase hex characters.")
     amz_date = request.headers.get("x-amz-date", "")
     if "x-amz-date" not in signed:
@@ -115,6 +129,8 @@ def parse(request: SignedRequest, *, now: datetime, skew: timedelta) -> Signatur
             "header, signed."
         )
     try:
+        if not _AMZ_DATE.fullmatch(amz_date):
+            raise ValueError(amz_date)
         stamp = datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=UTC)
     except ValueError:
         raise errors.incomplete_signature(
@@ -207,10 +223,14 @@ def _canonical_path(path: str) -> str:
 
 
 def _canonical_query(query: str) -> str:
-    pairs = parse_qsl(query, keep_blank_values=True)
-    return "&".join(
-        f"{quote(name, safe='-_.~')}={quote(value, safe='-_.~')}" for name, value in sorted(pairs)
+    # Each name and value URI-encoded once, then sorted by the encoded name (then value), as
+    # botocore and the SigV4 specification sort: sorting before encoding orders `a/` and
+    # `a-` differently.
+    pairs = sorted(
+        (quote(name, safe="-_.~"), quote(value, safe="-_.~"))
+        for name, value in parse_qsl(query, keep_blank_values=True)
     )
+    return "&".join(f"{name}={value}" for name, value in pairs)
 
 
 def _hmac(key: bytes, message: str) -> bytes:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,18 @@ def operation_of(target: str) -> str:
     return name
 
 
+def check_length(content_length: str | None) -> None:
+    """SerializationException when the declared body is larger than Bosun accepts."""
+    try:
+        size = int(content_length or 0)
+    except ValueError:
+        raise errors.serialization("The Content-Length header is not a number.") from None
+    if size > MAX_BODY_BYTES:
+        raise errors.serialization(
+            f"The request body is {size} bytes; Bosun accepts at most {MAX_BODY_BYTES}."
+        )
+
+
 def body_of(raw: bytes) -> dict[str, Any]:
     """The request's JSON object; SerializationException for anything else."""
     if len(raw) > MAX_BODY_BYTES:
@@ -40,19 +54,31 @@ def body_of(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        text = raw.decode("utf-8")
+        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise errors.serialization("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise errors.serialization("The request body must be a JSON object.")
     if _depth(data) > MAX_NESTING:
         raise errors.serialization("The request body is nested too deeply.")
+    # Only the escapes `\u0000` and `\ud800`-`\udfff` make strings no database or UTF-8
+    # encoder takes (raw control characters and invalid UTF-8 are not JSON): look for those
+    # only when the text has such an escape.
+    if "\\u" in text and _UNSTORABLE_ESCAPE.search(text) and _unstorable(data):
+        raise errors.serialization(
+            "The request body holds a NUL character or a lone UTF-16 surrogate (\\u0000, "
+            "\\ud800-\\udfff), which Bosun does not store."
+        )
     return data
 
 
 def respond(data: dict[str, Any], *, request_id: str, status: int = 200) -> HttpResponse:
     body = json.dumps(data, default=_encode, ensure_ascii=False, separators=(",", ":"))
-    response = HttpResponse(body.encode(), status=status, content_type=CONTENT_TYPE)
+    # "replace": a lone surrogate that reached an answer must not turn it into a 500.
+    response = HttpResponse(
+        body.encode("utf-8", "replace"), status=status, content_type=CONTENT_TYPE
+    )
     response["x-amzn-RequestId"] = request_id
     response["Date"] = http_date()
     response["Cache-Control"] = "no-store"  # answers carry decrypted secrets
@@ -78,8 +104,28 @@ def _encode(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):  # 1e400: no number a client meant, and not JSON once echoed
+        raise ValueError(f"{text[:40]} is out of range")
+    return number
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    return False
 
 
 def _depth(value: Any, level: int = 0) -> int:
