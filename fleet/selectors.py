@@ -177,3 +177,27 @@ def tag_query_nodes(principal: Principal, query: Any) -> ManagedNodeQuerySet:
         .with_tags()
         .order_by("name", "id")
     )
+
+
+# --- The AWS endpoint -----------------------------------------------------------------------
+
+
+def node_search(*, principal: Principal, condition: Q) -> ManagedNodeQuerySet:
+    """The registered nodes matching `condition` that the principal may see, by id, tags
+    prefetched: DescribeInstanceInformation's list (AWS lists no deregistered node).
+    AccessDenied (audited) when policy allows no node at all."""
+    scope = authorize_node_listing(principal)
+    return (
+        ManagedNode.objects.filter(condition)
+        .active()
+        .visible_to(principal, scope=scope)
+        .with_tags()
+        .order_by("id")
+    )
+
+
+def activation_iam_roles(activation_ids: list[str]) -> dict[str, str]:
+    """{activation id: IAM role} for the activations given that still exist and name a role:
+    a node registered through one reports its role, as AWS's do."""
+    rows = Activation.objects.filter(pk__in=activation_ids).exclude(iam_role="")
+    return dict(rows.values_list("pk", "iam_role"))
