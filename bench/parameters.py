@@ -426,19 +426,26 @@ class _Load:
 
 class _Cpu:
     """CPU over a block, as cores busy: the server's tree, PostgreSQL's (every database on it),
-    the load generator (our waited-for children), the whole machine, and the rest: whatever
-    else ran meanwhile (another job on a shared box), which makes the figures understated."""
+    the load generator (our waited-for children, or the live processes `load_generator`
+    names), the whole machine, and the rest: whatever else ran meanwhile (another job on a
+    shared box), which makes the figures understated."""
 
-    def __init__(self, server: list[int]) -> None:
+    def __init__(self, server: list[int], load_generator: list[int] | None = None) -> None:
         self.server = server
         self.postgres = _postgres_roots()
+        self.load_generator = load_generator
+
+    def _load_generator_seconds(self) -> float:
+        if self.load_generator is None:
+            return _children_cpu_seconds()
+        return _procfs.usage(self.load_generator).cpu_seconds
 
     @contextlib.contextmanager
     def measuring(self) -> Iterator[dict]:
         figures: dict = {}
         server_before = _procfs.usage(self.server).cpu_seconds
         postgres_before = _procfs.usage(self.postgres).cpu_seconds
-        children_before = _children_cpu_seconds()
+        children_before = self._load_generator_seconds()
         machine_before = _machine_busy_seconds()
         started = time.monotonic()
         yield figures
@@ -447,7 +454,7 @@ class _Cpu:
         spent = {
             "server": memory.cpu_seconds - server_before,
             "postgres": _procfs.usage(self.postgres).cpu_seconds - postgres_before,
-            "load_generator": _children_cpu_seconds() - children_before,
+            "load_generator": self._load_generator_seconds() - children_before,
             "machine": _machine_busy_seconds() - machine_before,
         }
         spent["other"] = max(
