@@ -92,6 +92,7 @@ def _answer(request: HttpRequest, request_id: str) -> dict:
         region=signature.region,
         account_id=settings.BOSUN.account_id,
         request_id=request_id,
+        origin=f"{request.scheme}://{signed.headers['host']}",
     )
     return handler(call) or {}
 

@@ -7,18 +7,15 @@ and selectors authorize and audit, exactly as for the pages and the REST API.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
 from bosun_agent import __version__ as LATEST_AGENT_VERSION
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from bosun.lib.aws import errors
+from bosun.lib.aws.paging import offset_page
 from bosun.lib.aws.registry import AwsCall, Tagging, operation, tagging
 from fleet import selectors, services
 from fleet.exceptions import InvalidInstanceId, InvalidResourceId
@@ -36,49 +33,6 @@ PLATFORM_TYPES = ("Windows", "Linux", "MacOS")
 RESOURCE_TYPES = (RESOURCE_TYPE, "EC2Instance")
 _INSTANCE_ID = re.compile(r"^(i-(\w{8}|\w{17})|mi-\w{17})$")
 _NOTHING = Q(pk__in=[])
-_PAGING = ("NextToken", "MaxResults")
-
-
-# --- Pagination -----------------------------------------------------------------------------
-
-
-def _page(
-    queryset: QuerySet[Any], call: AwsCall, *, kind: str, default: int
-) -> tuple[list[Any], str | None]:
-    """One page of `queryset` (ordered), and the NextToken of the next one (None at the end).
-    The token is opaque to clients: an offset, tied to its operation and its filters."""
-    kind = f"{kind}:{_digest(call.params)}"
-    offset = 0
-    token = call.params.get("NextToken")
-    if token is not None:
-        offset = _offset_of(token, kind)
-    limit = call.params.get("MaxResults", default)
-    rows = list(queryset[offset : offset + limit + 1])
-    if len(rows) > limit:
-        return rows[:limit], _token(kind, offset + limit)
-    return rows, None
-
-
-def _digest(params: dict[str, Any]) -> str:
-    query = {key: value for key, value in params.items() if key not in _PAGING}
-    text = json.dumps(query, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _token(kind: str, offset: int) -> str:
-    raw = json.dumps({"k": kind, "o": offset}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _offset_of(token: str, kind: str) -> int:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
-        data = None
-    offset = data.get("o") if isinstance(data, dict) and data.get("k") == kind else None
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise errors.AwsError("InvalidNextToken", "The specified token isn't valid.")
-    return offset
 
 
 # --- Activations ----------------------------------------------------------------------------
@@ -117,11 +71,11 @@ def describe_activations(call: AwsCall) -> dict[str, Any]:
                 "InvalidFilter", "Each filter needs a FilterKey and at least one FilterValue."
             )
         activations = activations.filter(**{_ACTIVATION_FILTERS[key]: values})
-    page, token = _page(
+    page, token = offset_page(
         activations.order_by("-created_at", "pk"),
         call,
         kind="activations",
-        default=ACTIVATIONS_PAGE,
+        default_size=ACTIVATIONS_PAGE,
     )
     answer: dict[str, Any] = {"ActivationList": [_activation(found) for found in page]}
     if token:
@@ -169,7 +123,7 @@ def describe_instance_information(call: AwsCall) -> dict[str, Any]:
     for item in filters or []:
         condition &= _node_condition(item["Key"], item["Values"])
     nodes = selectors.node_search(principal=call.principal, condition=condition)
-    page, token = _page(nodes, call, kind="nodes", default=NODES_PAGE)
+    page, token = offset_page(nodes, call, kind="nodes", default_size=NODES_PAGE)
     roles = selectors.activation_iam_roles([node.activation_id for node in page])
     answer: dict[str, Any] = {"InstanceInformationList": [_node(node, roles) for node in page]}
     if token:

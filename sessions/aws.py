@@ -12,18 +12,14 @@ not served: `aws ssm start-session` cannot attach a terminal to it.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from bosun.lib.aws import errors
+from bosun.lib.aws.paging import offset_page
 from bosun.lib.aws.registry import AwsCall, operation
 from sessions.models import DEFAULT_DOCUMENT, ENDED_SESSION_STATUSES, Session
 from sessions.selectors import sessions_visible
@@ -32,38 +28,6 @@ from sessions.services.sessions import session_start, session_terminate
 SESSIONS_PAGE = 50  # AWS's SessionMaxResults: 1 to 200
 DETAILS_MAX = 1024
 ACCESS_TYPE = "Standard"  # Bosun has no just-in-time node access
-_PAGING = ("NextToken", "MaxResults")
-
-
-# --- Pagination -----------------------------------------------------------------------------
-
-
-def _page(queryset: QuerySet[Session], call: AwsCall) -> tuple[list[Session], str | None]:
-    """One page of `queryset` (ordered), and the NextToken of the next one (None at the end).
-    The token is opaque to clients: an offset, tied to the request's state and filters."""
-    query = {key: value for key, value in call.params.items() if key not in _PAGING}
-    kind = "sessions:" + hashlib.sha256(json.dumps(query, sort_keys=True).encode()).hexdigest()[:16]
-    offset = 0
-    token = call.params.get("NextToken")
-    if token is not None:
-        offset = _offset_of(token, kind)
-    limit = call.params.get("MaxResults", SESSIONS_PAGE)
-    rows = list(queryset[offset : offset + limit + 1])
-    if len(rows) > limit:
-        raw = json.dumps({"k": kind, "o": offset + limit}, separators=(",", ":"))
-        return rows[:limit], base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-    return rows, None
-
-
-def _offset_of(token: str, kind: str) -> int:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (binascii.Error, ValueError):
-        data = None
-    offset = data.get("o") if isinstance(data, dict) and data.get("k") == kind else None
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise errors.AwsError("InvalidNextToken", "The specified token isn't valid.")
-    return offset
 
 
 # --- Operations -----------------------------------------------------------------------------
@@ -82,7 +46,7 @@ def start_session(call: AwsCall) -> dict[str, Any]:
     return {
         "SessionId": session.session_id,
         "TokenValue": "",
-        "StreamUrl": _stream_url(session.session_id),
+        "StreamUrl": _stream_url(call, session.session_id),
     }
 
 
@@ -93,12 +57,9 @@ def _document_name(name: str) -> str:
     return name
 
 
-def _stream_url(session_id: str) -> str:
-    """The session's browser websocket on Bosun's public origin: the first trusted origin
-    when one is configured (Bosun behind a proxy), else the address it serves on."""
-    config = settings.BOSUN
-    origin = config.csrf_trusted_origins[0] if config.csrf_trusted_origins else config.url
-    parts = urlsplit(origin)
+def _stream_url(call: AwsCall, session_id: str) -> str:
+    """The session's browser websocket on the origin the client reached Bosun at."""
+    parts = urlsplit(call.origin)
     scheme = "wss" if parts.scheme == "https" else "ws"
     return f"{scheme}://{parts.netloc}/ws/sessions/{session_id}/"
 
@@ -118,7 +79,9 @@ def describe_sessions(call: AwsCall) -> dict[str, Any]:
         sessions = sessions.filter(status__in=ENDED_SESSION_STATUSES)
     for item in call.params.get("Filters", []):
         sessions = sessions.filter(_session_condition(item["key"], item["value"]))
-    page, token = _page(sessions.order_by("-started_at", "-id"), call)
+    page, token = offset_page(
+        sessions.order_by("-started_at", "-id"), call, kind="sessions", default_size=SESSIONS_PAGE
+    )
     answer: dict[str, Any] = {"Sessions": [_session(session) for session in page]}
     if token:
         answer["NextToken"] = token

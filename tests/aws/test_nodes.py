@@ -113,7 +113,7 @@ def test_describe_activations_paginates(ssm):
 def test_a_bad_next_token_is_invalid(ssm):
     with pytest.raises(ClientError) as raised:
         ssm.describe_activations(NextToken="not-a-token")
-    assert error_of(raised) == ("InvalidNextToken", "The specified token isn't valid.")
+    assert error_of(raised) == ("InvalidNextToken", "The specified token is not valid.")
 
 
 def test_delete_activation_then_it_is_unknown(ssm):
@@ -421,6 +421,6 @@ def test_a_next_token_serves_only_the_listing_it_came_from(ssm):
             NextToken=first["NextToken"],
             Filters=[{"Key": "tag:Env", "Values": ["dev"]}],
         )
-    assert error_of(raised) == ("InvalidNextToken", "The specified token isn't valid.")
+    assert error_of(raised) == ("InvalidNextToken", "The specified token is not valid.")
     rest = ssm.describe_instance_information(MaxResults=5, NextToken=first["NextToken"])
     assert len(rest["InstanceInformationList"]) == 1 and "NextToken" not in rest

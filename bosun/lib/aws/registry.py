@@ -23,6 +23,9 @@ class AwsCall:
     region: str  # from the request's SigV4 scope
     account_id: str
     request_id: str
+    # Where the client reached Bosun, e.g. "https://bosun.example:8443": the scheme (behind a
+    # proxy as the proxy says) and the Host the signature covers.
+    origin: str = ""
 
     @property
     def partition(self) -> str:
