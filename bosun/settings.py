@@ -196,6 +196,7 @@ BOSUN_SESSION_RUN_AS = BOSUN.session_run_as
 BOSUN_SESSION_ALLOW_ROOT = BOSUN.session_allow_root
 BOSUN_SESSION_RECORDING_REQUIRED = BOSUN.session_recording_required
 BOSUN_SESSION_RECORD_INPUT = BOSUN.session_record_input
+BOSUN_SESSION_IDLE_COUNTS_OUTPUT = BOSUN.session_idle_counts_output
 BOSUN_SESSION_IDLE_TIMEOUT_MINUTES = BOSUN.session_idle_timeout_minutes
 BOSUN_SESSION_MAX_DURATION_MINUTES = BOSUN.session_max_duration_minutes
 # Sessions whose agent never connected, was lost, or never confirmed a termination.

@@ -189,6 +189,9 @@ class PreferencesForm(BootstrapForm):
     )
     reason_required = forms.BooleanField(required=False, label="Require a reason")
     record_input = forms.BooleanField(required=False, label="Record what is typed")
+    idle_counts_output = forms.BooleanField(
+        required=False, label="Output counts as activity for the idle timeout"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

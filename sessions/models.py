@@ -78,6 +78,8 @@ class Session(models.Model):
     max_duration_minutes = models.PositiveIntegerField(null=True, blank=True)
     # Required: a session whose recording cannot be written is refused or ended.
     recording_required = models.BooleanField(default=False)
+    # False: only input keeps the session from its idle timeout (output does not).
+    idle_counts_output = models.BooleanField(default=True)
     input_recorded = models.BooleanField(default=True)
 
     # The recording. The header is kept as the exact text of the .cast's first line, since
@@ -164,6 +166,7 @@ class SessionPreferences(models.Model):
     idle_timeout_minutes = models.PositiveSmallIntegerField(default=IDLE_TIMEOUT_DEFAULT)
     max_duration_minutes = models.PositiveIntegerField(default=0)  # 0 = no limit
     reason_required = models.BooleanField(default=False)
+    idle_counts_output = models.BooleanField(default=True)
     record_input = models.BooleanField(default=True)
     updated_at = models.DateTimeField(default=timezone.now)
     updated_by = models.CharField(max_length=256, blank=True)

@@ -292,7 +292,8 @@ class Home:
         if overflow > 0:  # an agent past its credit: the oldest output cannot be resumed
             del self.unacked[:overflow]
             self.unacked_from += overflow
-        self.last_activity = time.monotonic()
+        if self.session.idle_counts_output:
+            self.last_activity = time.monotonic()
         self.recorder.output(data)
         self._flush_if_full()
         if not self.outbox:

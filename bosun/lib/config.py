@@ -302,6 +302,7 @@ class Config:
     session_allow_root: bool = False
     session_recording_required: bool = True
     session_record_input: bool = True
+    session_idle_counts_output: bool = True  # False: only typing keeps a session alive
     session_idle_timeout_minutes: int = 20
     session_max_duration_minutes: int = 0  # 0 = no limit
     admin_password: str | None = field(default=None, repr=False)
@@ -384,6 +385,7 @@ def load(env: Mapping[str, str] | None = None, *, base_dir: Path) -> Config:
         session_allow_root=_flag(env, "BOSUN_SESSION_ALLOW_ROOT"),
         session_recording_required=_flag(env, "BOSUN_SESSION_RECORDING_REQUIRED", True),
         session_record_input=_flag(env, "BOSUN_SESSION_RECORD_INPUT", True),
+        session_idle_counts_output=_flag(env, "BOSUN_SESSION_IDLE_COUNTS_OUTPUT", True),
         session_idle_timeout_minutes=_int(
             env, "BOSUN_SESSION_IDLE_TIMEOUT_MINUTES", 20, low=1, high=60
         ),

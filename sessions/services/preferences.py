@@ -52,6 +52,7 @@ class Preferences:
     max_duration_minutes: int  # 0 = no limit
     reason_required: bool
     record_input: bool
+    idle_counts_output: bool
     saved: bool  # False while the settings are the defaults
     updated_at: Any = None
     updated_by: str = ""
@@ -78,6 +79,7 @@ def preferences_effective() -> Preferences:
             max_duration_minutes=int(settings.BOSUN_SESSION_MAX_DURATION_MINUTES),
             reason_required=bool(settings.BOSUN_SESSION_REASON_REQUIRED),
             record_input=bool(settings.BOSUN_SESSION_RECORD_INPUT),
+            idle_counts_output=bool(settings.BOSUN_SESSION_IDLE_COUNTS_OUTPUT),
             saved=False,
         )
     return Preferences(
@@ -87,6 +89,7 @@ def preferences_effective() -> Preferences:
         max_duration_minutes=row.max_duration_minutes,
         reason_required=row.reason_required,
         record_input=row.record_input,
+        idle_counts_output=row.idle_counts_output,
         saved=True,
         updated_at=row.updated_at,
         updated_by=row.updated_by,
@@ -119,6 +122,7 @@ def preferences_update(
     max_duration_minutes: int,
     reason_required: bool,
     record_input: bool,
+    idle_counts_output: bool = True,
 ) -> Preferences:
     """Save the preferences (the first save replaces the settings as defaults); audited with
     the values before and after."""
@@ -143,6 +147,7 @@ def preferences_update(
                 "max_duration_minutes": max_duration_minutes,
                 "reason_required": bool(reason_required),
                 "record_input": bool(record_input),
+                "idle_counts_output": bool(idle_counts_output),
                 "updated_at": timezone.now(),
                 "updated_by": principal.name,
             },

@@ -120,6 +120,7 @@ def session_start(
             max_duration_minutes=preferences.max_duration_minutes or None,
             recording_required=required,
             input_recorded=preferences.record_input,
+            idle_counts_output=preferences.idle_counts_output,
         )
         _recording_started(session, cols, rows)
         message_enqueue(

@@ -34,6 +34,7 @@ SAVED = {
     "max_duration_minutes": 0,
     "reason_required": False,
     "record_input": True,
+    "idle_counts_output": True,
 }
 
 
@@ -143,6 +144,7 @@ def test_until_saved_the_settings_are_the_preferences():
         "max_duration_minutes": 30,
         "reason_required": True,
         "record_input": False,
+        "idle_counts_output": True,
     }
     assert not SessionPreferences.objects.exists()
 
@@ -156,6 +158,7 @@ def test_saved_preferences_shape_the_start_session_payload(admin, admin_user):
         idle_timeout_minutes=5,
         max_duration_minutes=90,
         record_input=False,
+        idle_counts_output=False,
     )
     node = ManagedNodeFactory()
     session = session_start(principal=admin, node_id=node.pk)
@@ -167,6 +170,7 @@ def test_saved_preferences_shape_the_start_session_payload(admin, admin_user):
     assert payload["command"] == ""
     assert session.run_as == "ssm-user" and not session.input_recorded
     assert session.idle_timeout_minutes == 5 and session.max_duration_minutes == 90
+    assert not session.idle_counts_output
     (event,) = AuditEvent.objects.filter(action="ssm:StartSession")
     assert event.params["RunAs"] == "ssm-user"
 

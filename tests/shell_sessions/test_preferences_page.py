@@ -37,6 +37,7 @@ def test_before_anything_is_saved_the_page_shows_the_settings_and_says_so(admin_
     body = response.content.decode()
     assert "Nobody has saved preferences yet" in body
     assert 'name="idle_timeout_minutes" value="9"' in body
+    assert 'name="idle_counts_output"' in body and "tail -f" in body
     assert "envuser" in body
     assert 'id="run-as-form"' in body and 'id="no-run-as-rules"' in body
 
@@ -47,6 +48,7 @@ def test_saving_the_form_stores_the_preferences_and_audits_them(admin_client):
     row = SessionPreferences.objects.get()
     assert (row.run_as, row.shell_profile, row.idle_timeout_minutes) == ("ssm-user", "cd /srv", 15)
     assert row.max_duration_minutes == 120 and row.reason_required and not row.record_input
+    assert not row.idle_counts_output  # an unticked box: only typing counts
     assert AuditEvent.objects.filter(action="ssm:UpdateDocument", outcome="success").count() == 1
     body = admin_client.get(PREFERENCES).content.decode()
     assert "Saved by ada" in body and "Nobody has saved" not in body

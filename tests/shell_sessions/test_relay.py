@@ -10,6 +10,7 @@ import time
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
@@ -377,6 +378,31 @@ def test_an_idle_session_is_ended(agent, shell, admin_user, monkeypatch):
     assert ended == {"type": "ended", "reason": "idle timeout", "status": "Terminated"}
     assert terminate["reason"] == "idle timeout"
     assert reload(shell).end_reason == "idle timeout"
+
+
+@pytest.mark.parametrize("counts_output", [True, False])
+def test_output_keeps_a_session_from_its_idle_timeout_unless_only_typing_counts(
+    agent, shell, admin_user, monkeypatch, counts_output
+):
+    monkeypatch.setattr(relay, "MINUTE_SECONDS", 1.0)  # an idle minute becomes a second
+    Session.objects.filter(pk=shell.pk).update(
+        idle_timeout_minutes=1, idle_counts_output=counts_output
+    )
+    cookie = cookie_of(admin_user)
+
+    async def scenario():
+        home, viewer = await open_pair(agent, shell, cookie)
+        # `tail -f`: output every 0.2 s for 2.5 s, nobody typing.
+        started = time.monotonic()
+        while time.monotonic() - started < 2.5:
+            await home.send_to(bytes_data=b"\x01log line\r\n")
+            await asyncio.sleep(0.2)
+        reason = (await database_sync_to_async(reload)(shell)).end_reason
+        await home.disconnect()
+        await viewer.disconnect()
+        return reason
+
+    assert async_to_sync(scenario)() == ("" if counts_output else "idle timeout")
 
 
 def test_the_agents_refusal_fails_the_session_with_its_message(agent, shell, admin_user):
