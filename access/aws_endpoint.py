@@ -22,9 +22,8 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from access import services
+from access import key_cache, services
 from access.authorization import Principal
-from access.models import AccessKey
 from audit.services import audit_record
 from bosun.lib.aws import errors, model, registry, sigv4, wire
 from bosun.lib.errors import BosunError
@@ -127,21 +126,11 @@ def _authenticate(
 ) -> Principal:
     source_ip = request.META.get("REMOTE_ADDR", "")
     try:
-        # get() rather than first(): the id is unique, and an ORDER BY costs compile time
-        # on every request.
-        access_key: AccessKey | None = AccessKey.objects.select_related("user").get(
-            access_key_id=signature.access_key_id
-        )
-    except AccessKey.DoesNotExist:
-        access_key = None
-    try:
-        if not (
-            access_key is not None
-            and access_key.status == AccessKey.Status.ACTIVE
-            and access_key.user.is_active
-        ):
+        usable = key_cache.usable_key(signature.access_key_id)
+        if usable is None:
             raise errors.unrecognized_client()
-        sigv4.verify(signed, signature, secret=services.access_key_secret(access_key))
+        access_key, secret = usable
+        sigv4.verify(signed, signature, secret=secret)
     except errors.AwsError as error:
         _audit_failure(request, signature.access_key_id, error, request_id)
         raise

@@ -243,3 +243,6 @@ def access_key_mark_used(*, access_key: AccessKey, source_ip: str) -> None:
     AccessKey.objects.filter(pk=access_key.pk).update(
         last_used_at=now, last_used_ip=source_ip or None
     )
+    # The instance may be remembered between requests (access.key_cache).
+    access_key.last_used_at = now
+    access_key.last_used_ip = source_ip or None

@@ -131,12 +131,15 @@ def _version_row(
     """The parameter and the version a selector names, in one query for the newest (None for
     a version or label it does not have: the caller authorizes before saying so)."""
     if selector.version is None and selector.label is None:
-        row = (
-            ParameterVersion.objects.select_related("parameter")
-            .filter(parameter__lookup=selector.lookup, version=F("parameter__version"))
-            .first()
-        )
-        return (row.parameter, row) if row is not None else None
+        try:
+            # get(), not first(): one row at most, and first()'s ORDER BY costs compile time
+            # on the hottest read there is.
+            row = ParameterVersion.objects.select_related("parameter").get(
+                parameter__lookup=selector.lookup, version=F("parameter__version")
+            )
+        except ParameterVersion.DoesNotExist:
+            return None
+        return row.parameter, row
     parameter = Parameter.objects.filter(lookup=selector.lookup).first()
     if parameter is None:
         return None
