@@ -47,6 +47,8 @@ from bosun_agent.state import Identity, StateError
 from bosun_agent.statedir import StateDir, resolve_state_dir
 
 EXIT_USAGE = 2
+# How long `deregister` waits for a running agent to stop before it returns.
+RUNNING_AGENT_STOP_SECONDS = 10.0
 ACTIVATION_CODE_ENV = "BOSUN_AGENT_ACTIVATION_CODE"
 
 log = logging.getLogger("bosun_agent")
@@ -309,6 +311,17 @@ async def _run(state: StateDir, identity: Identity, fingerprint: str) -> int:
     return code
 
 
+def _run_ended_within(state: StateDir, seconds: float) -> bool:
+    """Whether the `run` holding the state directory's lock lets go of it within `seconds`
+    (a process's locks go with it when it exits)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if state.running_pid() is None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     state = open_state(args)
     identity = state.identity()
@@ -419,6 +432,11 @@ def cmd_deregister(args: argparse.Namespace) -> int:
                 ) from exc
             print(f"bosun-agent: warning: the server was not told: {exc}", file=sys.stderr)
     state.wipe()
+    if pid and _run_ended_within(state, RUNNING_AGENT_STOP_SECONDS):
+        # The running agent, told by the server, records its revocation as it stops: that
+        # write can land after the wipe above and bring the identity back. Once it is gone,
+        # wipe again (a no-op when nothing came back).
+        state.wipe()
     print(
         f"bosun-agent: deregistered {identity.node_id}; local credentials removed", file=sys.stderr
     )

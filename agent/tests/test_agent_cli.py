@@ -203,6 +203,38 @@ def test_deregister_tells_the_server_then_forgets_the_credentials(
     assert f"deregistered {node.node_id}" in capsys.readouterr().err
 
 
+LATE_REVOCATION = """
+import sys, time
+from pathlib import Path
+from bosun_agent.statedir import StateDir
+state = StateDir(Path(sys.argv[1]))
+identity = state.identity()
+with state.locked():
+    print("running", flush=True)
+    # As a running agent told of its revocation: it read the identity before the CLI's wipe
+    # and writes it back, revoked, just after.
+    while state.identity() is not None:
+        time.sleep(0.01)
+    state.save_identity(identity.revoked("deregistered"))
+    time.sleep(0.2)
+"""
+
+
+def test_deregister_waits_for_the_running_agent_so_its_last_write_does_not_bring_it_back(
+    server: FakeBosun, state_dir: Path
+) -> None:
+    main(register_argv(server, state_dir))
+    running = subprocess.Popen(
+        [sys.executable, "-c", LATE_REVOCATION, str(state_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert running.stdout is not None and running.stdout.readline().strip() == "running"
+        assert main(["deregister", "--state-dir", str(state_dir)]) == 0
+    finally:
+        running.wait(timeout=20)
+    assert StateDir(state_dir).identity() is None
+
+
 def test_deregister_without_the_server_removes_nothing_unless_forced(
     server: FakeBosun, state_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
