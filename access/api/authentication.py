@@ -13,7 +13,7 @@ from typing import Any
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
 
-from access import services
+from access import key_cache, services
 from access.models import AccessKey
 from audit.services import audit_record
 
@@ -30,10 +30,13 @@ class AccessKeyAuthentication(BaseAuthentication):
         if len(parts) != 2 or b":" not in parts[1]:
             raise AuthenticationFailed("Send Authorization: Bearer <AccessKeyId>:<SecretAccessKey>")
         key_id, _, secret = parts[1].decode("utf-8", "replace").partition(":")
-        access_key = AccessKey.objects.select_related("user").filter(access_key_id=key_id).first()
-        if access_key is None or not self._valid(access_key, secret):
+        # The same remembered keys as the AWS face (access.key_cache): a deactivation takes
+        # effect on both faces alike.
+        usable = key_cache.usable_key(key_id)
+        if usable is None or not hmac.compare_digest(usable[1].encode(), secret.encode()):
             self._audit_failure(request, key_id)
             raise AuthenticationFailed(INVALID)
+        access_key = usable[0]
         source_ip = request.META.get("REMOTE_ADDR", "")
         services.access_key_mark_used(access_key=access_key, source_ip=source_ip)
         # Faces build their Principal from the request; this says which key acted.
@@ -42,12 +45,6 @@ class AccessKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return 'Bearer realm="bosun"'
-
-    @staticmethod
-    def _valid(access_key: AccessKey, secret: str) -> bool:
-        if access_key.status != AccessKey.Status.ACTIVE or not access_key.user.is_active:
-            return False
-        return hmac.compare_digest(services.access_key_secret(access_key), secret)
 
     @staticmethod
     def _audit_failure(request: Any, key_id: str) -> None:

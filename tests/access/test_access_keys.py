@@ -119,6 +119,19 @@ def test_the_api_accepts_an_active_key_as_a_bearer_pair(client, operator_user):
     assert key.last_used_at is not None and key.last_used_ip == "127.0.0.1"
 
 
+def test_a_key_deactivated_after_use_is_refused_at_once_and_on_every_face(client, operator_user):
+    key, secret = services.access_key_create(principal=as_user(operator_user), user=operator_user)
+    assert client.get("/api/v1/me", **bearer(key.access_key_id, secret)).status_code == 200
+    services.access_key_set_status(principal=as_user(operator_user), access_key=key, active=False)
+    assert client.get("/api/v1/me", **bearer(key.access_key_id, secret)).status_code == 401
+
+
+def test_a_secret_that_is_not_ascii_is_a_401_not_a_crash(client, operator_user):
+    key, _ = services.access_key_create(principal=as_user(operator_user), user=operator_user)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key.access_key_id}:s\u00e9cret"}
+    assert client.get("/api/v1/me", **headers).status_code == 401
+
+
 @pytest.mark.parametrize("problem", ["wrong secret", "inactive", "unknown id", "malformed"])
 def test_a_bad_key_gets_401_with_one_message_and_is_audited(client, operator_user, problem):
     key, secret = services.access_key_create(principal=as_user(operator_user), user=operator_user)
