@@ -10,11 +10,13 @@ a page may hold fewer than MaxResults when some were left out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Substr
 from django.db.models.lookups import Exact
@@ -23,6 +25,7 @@ from access import kms
 from access.authorization import Principal, authorize
 from bosun.lib import page_tokens
 from bosun.lib.arn import arn
+from bosun.lib.model_rows import ModelColumns
 from parameters import policies as policy_rules
 from parameters import rules
 from parameters.exceptions import (
@@ -131,15 +134,7 @@ def _version_row(
     """The parameter and the version a selector names, in one query for the newest (None for
     a version or label it does not have: the caller authorizes before saying so)."""
     if selector.version is None and selector.label is None:
-        try:
-            # get(), not first(): one row at most, and first()'s ORDER BY costs compile time
-            # on the hottest read there is.
-            row = ParameterVersion.objects.select_related("parameter").get(
-                parameter__lookup=selector.lookup, version=F("parameter__version")
-            )
-        except ParameterVersion.DoesNotExist:
-            return None
-        return row.parameter, row
+        return _newest_version(selector.lookup)
     parameter = Parameter.objects.filter(lookup=selector.lookup).first()
     if parameter is None:
         return None
@@ -155,6 +150,42 @@ def _version_row(
         )
         found = label.version if label is not None else None
     return parameter, found
+
+
+_VERSION_COLUMNS = ModelColumns(ParameterVersion, "v")
+_PARAMETER_COLUMNS = ModelColumns(Parameter, "p")
+
+
+@functools.cache
+def _newest_version_sql() -> str:
+    quote = connection.ops.quote_name
+    version_parameter = quote(ParameterVersion._meta.get_field("parameter").column)
+    # Identifiers from the models, quoted; the one value is a parameter.
+    return (
+        f"SELECT {_VERSION_COLUMNS.select_list()}, {_PARAMETER_COLUMNS.select_list()} "  # noqa: S608
+        f"FROM {_VERSION_COLUMNS.table()} JOIN {_PARAMETER_COLUMNS.table()} "
+        f"ON v.{version_parameter} = p.{quote(Parameter._meta.pk.column)} "
+        f"WHERE p.{quote('lookup')} = %s AND v.{quote('version')} = p.{quote('version')}"
+    )
+
+
+def _newest_version(lookup: str) -> tuple[Parameter, ParameterVersion] | None:
+    """The parameter and its newest version: the hottest read there is (every GetParameter).
+
+    Hand-written rather than `select_related(...).get(...)`: compiling that query took more
+    CPU than PostgreSQL takes to answer it (bench/aws.py); the instances are the ORM's
+    (bosun.lib.model_rows applies the same conversions).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_newest_version_sql(), [lookup])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    width = _VERSION_COLUMNS.width
+    row = _VERSION_COLUMNS.instance(found[:width])
+    parameter = _PARAMETER_COLUMNS.instance(found[width:])
+    row.parameter = parameter
+    return parameter, row
 
 
 def parameter_get(
