@@ -34,6 +34,9 @@ SYSTEM_PRINCIPAL = "system"
 USER_AGENT_MAX = AuditEvent._meta.get_field("user_agent").max_length or 512
 # Parameters beyond this are summarised: an audit row is evidence, not a payload store.
 PARAMS_MAX_CHARS = 32_768
+# Computed once: a choices enum's `values` builds a new list on every access (every append).
+OUTCOMES = frozenset(AuditEvent.Outcome.values)
+FACES = frozenset(AuditEvent.Face.values)
 
 
 def audit_record(
@@ -55,9 +58,9 @@ def audit_record(
     Within a transaction the chain head stays locked until it commits, and every other append
     waits for it: record the event as the transaction's last step.
     """
-    if outcome not in AuditEvent.Outcome.values:
+    if outcome not in OUTCOMES:
         raise ValueError(f"unknown audit outcome {outcome!r}")
-    if face and face not in AuditEvent.Face.values:
+    if face and face not in FACES:
         raise ValueError(f"unknown audit face {face!r}")
     if not principal or not action:
         raise ValueError("an audit event needs a principal and an action")

@@ -8,14 +8,20 @@ back on both faces, and CLIENT_PROCESSES client processes (bench/_aws_client.py)
 read in flight each, for RUN_SECONDS after a warm-up, timing every read client-side:
 
 1. `aws_boto3`: `boto3.client("ssm").get_parameter(Name=…, WithDecryption=True)`, what an SDK
-   user runs. Target: ≥ 1,000 req/s, no failed read.
+   user runs. Target: ≥ 1,000 req/s, no failed read (boto3 itself takes ~2 ms of CPU per
+   call, so on these 2 shared cores the clients alone would need every core at that rate).
 2. `aws_sigv4`: the same request signed with botocore's `SigV4Auth` and sent with `http.client`
    (keeping the connection when the server does; gunicorn's sync workers close every one): the
    AWS face with less client CPU in the way, so the server's capacity shows.
-3. `rest`: `GET /api/v1/parameters/value/?name=…&decrypt=true` with `Authorization: Bearer`,
+3. `aws_wrk`: wrk (C, a few microseconds of CPU per request) sending one request, signed by
+   botocore before each run, again and again (bench/aws.lua, 32 connections). SigV4 has no
+   nonce, so the server verifies it in full every time: the server's capacity with almost no
+   client in the way, the row to compare with the target.
+4. `rest`: `GET /api/v1/parameters/value/?name=…&decrypt=true` with `Authorization: Bearer`,
    through the same `http.client` path: `aws_sigv4` against it is the AWS face's cost.
-4. `rest_wrk`: the REST read loaded by wrk (bench/parameters.py's load, 32 connections) on
-   this one name; bench/results/parameters.json has it for 1,000 different SecureStrings.
+5. `rest_wrk`: the REST read loaded by wrk (bench/parameters.py's load, 32 connections) on
+   this one name, beside `aws_wrk`; bench/results/parameters.json has it for 1,000 different
+   SecureStrings.
 
 Why CLIENT_PROCESSES = 4: the `web` role runs 2 x cores = 4 sync gunicorn workers on this
 2-core machine and a client process has one read in flight, so 4 clients can keep every worker
@@ -47,7 +53,10 @@ from pathlib import Path
 
 import boto3
 import botocore
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from bench import _stack
 from bench import http as http_bench
@@ -85,6 +94,7 @@ def run() -> dict:
                 row: _measure_clients(kind, base_url, server, key, value, data_dir)
                 for row, kind in CLIENT_ROWS.items()
             }
+            reads["aws_wrk"] = _measure_aws_wrk(wrk, base_url, server, key, data_dir)
             reads["rest_wrk"] = _measure_wrk(wrk, base_url, server, key, data_dir)
         server_errors = _stack.error_lines(log)
         web_workers = bosun_config.load(env, base_dir=_stack.ROOT).web_workers
@@ -103,7 +113,7 @@ def _result(**facts) -> dict:
     medians = {row: read["median"] for row, read in reads.items()}
     met = {
         row: medians[row]["requests_per_second"] >= TARGET_RPS and medians[row]["failed"] == 0
-        for row in ("aws_boto3", "aws_sigv4")
+        for row in ("aws_boto3", "aws_sigv4", "aws_wrk")
     }
     return {
         "operation": f"GetParameter(Name={PARAMETER}, WithDecryption=True), a SecureString",
@@ -132,6 +142,11 @@ def _result(**facts) -> dict:
                 "aws_boto3": f"boto3 {boto3.__version__} get_parameter, retries off",
                 "aws_sigv4": f"botocore {botocore.__version__} SigV4Auth + http.client",
                 "rest": "http.client, Bearer access key",
+                "aws_wrk": (
+                    f"{http_bench._version(facts['wrk'])}, {parameters_bench.THREADS} threads, "
+                    f"{parameters_bench.CONNECTIONS} connections, one request signed by botocore "
+                    "before each run and sent again (bench/aws.lua): verified in full each time"
+                ),
                 "rest_wrk": (
                     f"{http_bench._version(facts['wrk'])}, {parameters_bench.THREADS} threads, "
                     f"{parameters_bench.CONNECTIONS} connections"
@@ -161,6 +176,7 @@ def _face_cost(medians: dict) -> dict:
     return {
         "throughput_ratio_aws_sigv4_to_rest": ratio("aws_sigv4", "rest"),
         "throughput_ratio_aws_boto3_to_rest": ratio("aws_boto3", "rest"),
+        "throughput_ratio_aws_wrk_to_rest_wrk": ratio("aws_wrk", "rest_wrk"),
         "server_cpu_ms_per_request": {
             row: median["server_cpu_ms_per_request"] for row, median in medians.items()
         },
@@ -189,6 +205,7 @@ def _face_cost(medians: dict) -> dict:
 def summary(result: dict) -> str:
     reads = {row: read["median"] for row, read in result["get_parameter"].items()}
     boto, light, rest, wrk = (reads[r] for r in ("aws_boto3", "aws_sigv4", "rest", "rest_wrk"))
+    aws_wrk = reads["aws_wrk"]
     cost = result["aws_face_cost"]["server_cpu_ms_per_request"]
     ceiling = result["aws_face_cost"]["ceiling_requests_per_second_all_cores"]
     met = result["target_met"]
@@ -202,7 +219,9 @@ def summary(result: dict) -> str:
         f"{boto['requests_per_second']:,.0f} req/s p50 {boto['p50_ms']} p99 {boto['p99_ms']} ms "
         f"(clients {boto['load_generator_cpu_cores']} cores; {verdict(met['aws_boto3'])} "
         f"≥ {TARGET_RPS:,}), light SigV4 client {light['requests_per_second']:,.0f} req/s "
-        f"p99 {light['p99_ms']} ms ({verdict(met['aws_sigv4'])}); REST same client "
+        f"p99 {light['p99_ms']} ms ({verdict(met['aws_sigv4'])}), wrk replaying a signed "
+        f"request {aws_wrk['requests_per_second']:,.0f} req/s ({verdict(met['aws_wrk'])}); "
+        "REST same client "
         f"{rest['requests_per_second']:,.0f} req/s p99 {rest['p99_ms']} ms, wrk "
         f"{wrk['requests_per_second']:,.0f} req/s; AWS/REST throughput (same client) "
         f"{result['aws_face_cost']['throughput_ratio_aws_sigv4_to_rest']}x; server CPU per "
@@ -405,6 +424,57 @@ def _per_request(usage: dict, outputs: list[dict]) -> dict:
 
 
 # --- wrk ---------------------------------------------------------------------------------------
+
+AWS_LUA_SCRIPT = Path(__file__).with_suffix(".lua")
+
+
+def _measure_aws_wrk(wrk: str, base_url: str, server: list[int], key: dict, data_dir: Path) -> dict:
+    """The AWS read with the cheapest client there is: wrk sends one signed request again and
+    again (bench/aws.lua), so nearly all the machine's CPU is the server's and PostgreSQL's.
+    Signed afresh before each run: a signature is good for AWS's 5 minutes of skew."""
+    _aws_wrk_run(wrk, base_url, key, data_dir, seconds=WARMUP_SECONDS)
+    cpu = parameters_bench._Cpu(server)
+    measured = []
+    for _ in range(RUNS):
+        with cpu.measuring() as usage:
+            figures = _aws_wrk_run(wrk, base_url, key, data_dir, seconds=RUN_SECONDS)
+        rps = max(figures["requests_per_second"], 0.1)
+        measured.append(
+            {
+                **figures,
+                **usage,
+                "server_cpu_ms_per_request": round(1000 * usage["server_cpu_cores"] / rps, 3),
+            }
+        )
+    return _medians(measured)
+
+
+def _aws_wrk_run(wrk: str, base_url: str, key: dict, data_dir: Path, *, seconds: float) -> dict:
+    body = json.dumps({"Name": PARAMETER, "WithDecryption": True}).encode()
+    request = AWSRequest(
+        method="POST",
+        url=base_url + "/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "AmazonSSM.GetParameter",
+        },
+    )
+    credentials = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    SigV4Auth(credentials, "ssm", REGION).add_auth(request)
+    body_file = data_dir / "aws-wrk-body.json"
+    body_file.write_bytes(body)
+    # wrk sends Host as host:port from the URL, which is what botocore signed.
+    headers = [f"--header={name}: {value}" for name, value in request.headers.items()]
+    done = subprocess.run(
+        [
+            wrk, f"--threads={parameters_bench.THREADS}",
+            f"--connections={parameters_bench.CONNECTIONS}", f"--duration={seconds}s",
+            f"--script={AWS_LUA_SCRIPT}", *headers, base_url + "/", "--", str(body_file),
+        ],
+        capture_output=True, text=True, check=False, timeout=seconds + 60,
+    )  # fmt: skip
+    return http_bench.wrk_figures(done.returncode, done.stdout, done.stderr)
 
 
 def _measure_wrk(wrk: str, base_url: str, server: list[int], key: dict, data_dir: Path) -> dict:
