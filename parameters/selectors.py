@@ -25,7 +25,7 @@ from access import kms
 from access.authorization import Principal, authorize
 from bosun.lib import page_tokens
 from bosun.lib.arn import arn
-from bosun.lib.model_rows import ModelColumns
+from bosun.lib.model_rows import ModelColumns, column_of
 from parameters import policies as policy_rules
 from parameters import rules
 from parameters.exceptions import (
@@ -159,12 +159,12 @@ _PARAMETER_COLUMNS = ModelColumns(Parameter, "p")
 @functools.cache
 def _newest_version_sql() -> str:
     quote = connection.ops.quote_name
-    version_parameter = quote(ParameterVersion._meta.get_field("parameter").column)
+    version_parameter = quote(column_of(ParameterVersion, "parameter"))
     # Identifiers from the models, quoted; the one value is a parameter.
     return (
         f"SELECT {_VERSION_COLUMNS.select_list()}, {_PARAMETER_COLUMNS.select_list()} "  # noqa: S608
         f"FROM {_VERSION_COLUMNS.table()} JOIN {_PARAMETER_COLUMNS.table()} "
-        f"ON v.{version_parameter} = p.{quote(Parameter._meta.pk.column)} "
+        f"ON v.{version_parameter} = p.{quote(column_of(Parameter, 'id'))} "
         f"WHERE p.{quote('lookup')} = %s AND v.{quote('version')} = p.{quote('version')}"
     )
 

@@ -20,6 +20,15 @@ M = TypeVar("M", bound=Model)
 Converter = Callable[[Any, Any, Any], Any]
 
 
+def column_of(model: type[Model], field_name: str) -> str:
+    """The database column of a concrete field (a field without one is a programming error)."""
+    field = model._meta.get_field(field_name)
+    column = getattr(field, "column", None)  # a reverse relation has none
+    if not isinstance(column, str) or not column:
+        raise ValueError(f"{model.__name__}.{field_name} has no column")
+    return column
+
+
 class ModelColumns(Generic[M]):
     """One model's concrete columns under a table alias in a SELECT."""
 
@@ -28,6 +37,7 @@ class ModelColumns(Generic[M]):
         self.alias = alias
         self.fields = list(model._meta.concrete_fields)
         self.attnames = [field.attname for field in self.fields]
+        self.columns = [column_of(model, field.name) for field in self.fields]
         # Per database alias: converters depend on the backend.
         self._converters: dict[str, list[tuple[int, list[Converter], Any]]] = {}
 
@@ -42,7 +52,7 @@ class ModelColumns(Generic[M]):
 
     def select_list(self, using: str = "default") -> str:
         quote = connections[using].ops.quote_name
-        return ", ".join(f"{self.alias}.{quote(field.column)}" for field in self.fields)
+        return ", ".join(f"{self.alias}.{quote(column)}" for column in self.columns)
 
     def instance(self, values: Sequence[Any], using: str = "default") -> M:
         """The model instance of this model's columns (`values` in select_list's order)."""
