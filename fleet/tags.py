@@ -14,7 +14,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q
 
 from fleet import tag_rules
-from fleet.exceptions import FleetValidationError
+from fleet.exceptions import FleetValidationError, TooManyTagsError
 from fleet.models import NodeTag
 
 MAX_TAG_FILTERS = 50
@@ -61,6 +61,23 @@ def tags_validated(tags: Mapping[str, str] | Iterable[Mapping[str, Any]]) -> dic
             f"{len(validated)} tags given; a resource holds at most {tag_rules.MAX_TAGS}."
         )
     return validated
+
+
+def tags_merged(
+    resource: str,
+    current: Mapping[str, str],
+    added: Mapping[str, str],
+    *,
+    error: type[Exception] = TooManyTagsError,
+) -> dict[str, str]:
+    """`current` with `added` set over it; past 50 tags, `error` (the app's TooManyTagsError)
+    naming `resource`."""
+    merged = {**current, **added}
+    if len(merged) > tag_rules.MAX_TAGS:
+        raise error(
+            f"{resource} would hold more than {tag_rules.MAX_TAGS} tags; remove some first."
+        )
+    return merged
 
 
 def tag_keys_validated(keys: Iterable[object]) -> list[str]:

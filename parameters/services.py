@@ -24,6 +24,7 @@ from access import kms
 from access.authorization import Principal, authorize
 from bosun.lib.arn import iam_arn
 from fleet import tag_rules
+from fleet.tags import tags_merged
 from parameters import policies as policy_rules
 from parameters import rules
 from parameters.events import emit
@@ -583,13 +584,9 @@ def parameter_tags_add(
     )
     with transaction.atomic():
         parameter = _locked_parameter(name)
-        current = dict(_tags_of(parameter))
-        merged = {**current, **wanted}
-        if len(merged) > tag_rules.MAX_TAGS:
-            raise TooManyTagsError(
-                f"{parameter.name} would hold more than {tag_rules.MAX_TAGS} tags; remove some "
-                "first."
-            )
+        merged = tags_merged(
+            parameter.name, dict(_tags_of(parameter)), wanted, error=TooManyTagsError
+        )
         for key, value in wanted.items():
             ParameterTag.objects.update_or_create(
                 parameter=parameter, key=key, defaults={"value": value}

@@ -13,9 +13,8 @@ from access.authorization import Principal, authorize
 from commands.documents.builtin import canonical_name
 from commands.models import Document, DocumentTag
 from commands.scope import document_arn
-from fleet import tag_rules
-from fleet.exceptions import FleetValidationError, InvalidResourceId, TooManyTagsError
-from fleet.tags import tag_keys_validated, tags_validated
+from fleet.exceptions import FleetValidationError, InvalidResourceId
+from fleet.tags import tag_keys_validated, tags_merged, tags_validated
 
 ADD_TAGS = "ssm:AddTagsToResource"
 LIST_TAGS = "ssm:ListTagsForResource"
@@ -57,12 +56,7 @@ def document_tags_add(
     authorize(principal, ADD_TAGS, document_arn(canonical_name(name)), context)
     with transaction.atomic():
         document = _document(name, writing=True, locked=True)
-        merged = {**_tags_of(document), **wanted}
-        if len(merged) > tag_rules.MAX_TAGS:
-            raise TooManyTagsError(
-                f"{document.name} would hold more than {tag_rules.MAX_TAGS} tags; remove some "
-                "first."
-            )
+        tags_merged(document.name, _tags_of(document), wanted)
         for key, value in wanted.items():
             DocumentTag.objects.update_or_create(
                 document=document, key=key, defaults={"value": value}
