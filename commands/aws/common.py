@@ -58,7 +58,7 @@ def aws_page(
             next_token=call.params.get("NextToken"),
         )
     except drf_exceptions.ValidationError:
-        raise errors.AwsError("InvalidNextToken", "The specified token is not valid.") from None
+        raise errors.invalid_next_token() from None
 
 
 def listing(key: str, page: Page, items: list[dict[str, Any]]) -> dict[str, Any]:

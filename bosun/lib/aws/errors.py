@@ -58,6 +58,10 @@ def validation(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
 
+def invalid_next_token() -> AwsError:
+    return AwsError("InvalidNextToken", "The specified token is not valid.")
+
+
 def access_denied(message: str) -> AwsError:
     return AwsError("AccessDeniedException", message)
 

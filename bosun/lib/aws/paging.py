@@ -30,9 +30,9 @@ def offset_page(
         try:
             offset = token_read(token, kind=f"aws-{kind}", query=query)
         except InvalidPageToken:
-            raise errors.AwsError("InvalidNextToken", "The specified token is not valid.") from None
+            raise errors.invalid_next_token() from None
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-            raise errors.AwsError("InvalidNextToken", "The specified token is not valid.")
+            raise errors.invalid_next_token()
     limit = call.params.get("MaxResults", default_size)
     rows = list(queryset[offset : offset + limit + 1])
     if len(rows) <= limit:
