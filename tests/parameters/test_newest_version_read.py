@@ -6,13 +6,11 @@ differently on each backend)."""
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 
 import pytest
 
-from tests.support.cluster import throwaway_database
-from tests.support.processes import bosun_env, manage
+from tests.support.cluster import shell_on_postgresql
 
 # Builds two versions of a SecureString with an expiration policy and a plain String, then
 # compares what the hand-written read gives with what the ORM gives; prints the comparison.
@@ -92,10 +90,4 @@ def test_the_newest_version_read_builds_the_orms_instances_on_sqlite(capsys):
 
 @pytest.mark.integration
 def test_the_newest_version_read_builds_the_orms_instances_on_postgresql(tmp_path):
-    with throwaway_database(os.environ["BOSUN_TEST_DATABASE_URL"]) as database_url:
-        env = bosun_env(BOSUN_DATA_DIR=str(tmp_path), DATABASE_URL=database_url)
-        migrated = manage("migrate", "-v", "0", env=env)
-        assert migrated.returncode == 0, migrated.stderr
-        done = manage("shell", "-c", COMPARE, env=env)
-        assert done.returncode == 0, done.stderr
-    _check(json.loads(done.stdout.strip().splitlines()[-1]))
+    _check(shell_on_postgresql(COMPARE, tmp_path))

@@ -7,14 +7,11 @@ the full path does, and the recording must verify. The chunk column is lz4-compr
 
 from __future__ import annotations
 
-import json
-import os
 import textwrap
 
 import pytest
 
-from tests.support.cluster import throwaway_database
-from tests.support.processes import bosun_env, manage
+from tests.support.cluster import shell_on_postgresql
 
 pytestmark = pytest.mark.integration
 
@@ -88,15 +85,7 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def appended(tmp_path_factory) -> dict:
-    with throwaway_database(os.environ["BOSUN_TEST_DATABASE_URL"]) as database_url:
-        env = bosun_env(
-            BOSUN_DATA_DIR=str(tmp_path_factory.mktemp("bosun")), DATABASE_URL=database_url
-        )
-        migrated = manage("migrate", "-v", "0", env=env)
-        assert migrated.returncode == 0, migrated.stderr
-        done = manage("shell", "-c", SCRIPT, env=env)
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout.strip().splitlines()[-1])
+    return shell_on_postgresql(SCRIPT, tmp_path_factory.mktemp("bosun"))
 
 
 def test_the_relays_appends_are_one_statement_each_with_the_counters_kept(appended):

@@ -5,14 +5,11 @@ database's collation would sort first; a rule is removed under a lock PostgreSQL
 
 from __future__ import annotations
 
-import json
-import os
 import textwrap
 
 import pytest
 
-from tests.support.cluster import throwaway_database
-from tests.support.processes import bosun_env, manage
+from tests.support.cluster import shell_on_postgresql
 
 pytestmark = pytest.mark.integration
 
@@ -53,11 +50,5 @@ SCRIPT = textwrap.dedent(
 
 
 def test_rules_and_preferences_behave_on_postgresql_as_on_sqlite(tmp_path):
-    with throwaway_database(os.environ["BOSUN_TEST_DATABASE_URL"]) as database_url:
-        env = bosun_env(BOSUN_DATA_DIR=str(tmp_path), DATABASE_URL=database_url)
-        migrated = manage("migrate", "-v", "0", env=env)
-        assert migrated.returncode == 0, migrated.stderr
-        done = manage("shell", "-c", SCRIPT, env=env)
-        assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = shell_on_postgresql(SCRIPT, tmp_path)
     assert result == {"run_as": "app", "then": "postgres", "refused": 3}

@@ -81,6 +81,18 @@ def throwaway_database(server_url: str) -> Iterator[str]:
             )
 
 
+def shell_on_postgresql(script: str, data_dir: Path) -> Any:
+    """Run `script` with `manage.py shell -c` against a migrated throwaway database on the
+    integration PostgreSQL; the JSON the script printed last."""
+    with throwaway_database(os.environ["BOSUN_TEST_DATABASE_URL"]) as database_url:
+        env = bosun_env(BOSUN_DATA_DIR=str(data_dir), DATABASE_URL=database_url)
+        migrated = manage("migrate", "-v", "0", env=env)
+        assert migrated.returncode == 0, migrated.stderr
+        done = manage("shell", "-c", script, env=env)
+        assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @contextlib.contextmanager
 def claimed_redis_database(server_url: str) -> Iterator[str]:
     """The URL of a Redis database number nobody else uses, emptied again afterwards.
