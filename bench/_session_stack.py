@@ -33,8 +33,7 @@ NGINX = "/usr/sbin/nginx"
 START_TIMEOUT = 60
 MB = 1024 * 1024
 
-# deploy/nginx/bosun.conf's routing, less TLS; the Host header as $http_host (the site's own
-# advice when clients use a non-default port).
+# deploy/nginx/bosun.conf's routing, less TLS, the Host header as $http_host as there.
 NGINX_CONF = """\
 worker_processes auto;
 daemon off;
