@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from access import key_cache, services
 from access.authorization import Principal
-from audit.services import audit_record
+from audit.failures import audit_failed_authentication
 from bosun.lib.aws import errors, model, registry, sigv4, wire
 from bosun.lib.errors import BosunError
 
@@ -148,7 +148,7 @@ def _authenticate(
 def _audit_failure(
     request: HttpRequest, key_id: str, error: errors.AwsError, request_id: str
 ) -> None:
-    audit_record(
+    audit_failed_authentication(
         principal=f"access-key:{key_id[:20]}" if key_id else "anonymous",
         action="bosun:Authenticate",
         outcome="denied",

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.http import HttpRequest
 
+from audit.failures import audit_failed_authentication
 from audit.models import AuditEvent
 from audit.services import audit_record
 
@@ -68,7 +69,7 @@ def _sign_in_failed(
         if username
         else None
     )
-    audit_record(
+    audit_failed_authentication(
         principal=username or "(no username)",
         user_id=user_id,
         action=SIGN_IN,

@@ -66,6 +66,15 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Every test starts with an empty cache: counters kept there (the audit budget of failed
+    authentications, audit.failures) must not carry over from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 # --- Personas -------------------------------------------------------------------------------
 # DESIGN.md §5: admin (superuser), operator (runs commands on Env=dev nodes, runs system checks,
 # manages its own access keys), auditor (the built-in AuditViewer), outsider (no policy).

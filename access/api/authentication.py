@@ -15,7 +15,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from access import key_cache, services
 from access.models import AccessKey
-from audit.services import audit_record
+from audit.failures import audit_failed_authentication
 
 INVALID = "The access key id or secret is wrong, or the key is inactive."
 
@@ -48,7 +48,7 @@ class AccessKeyAuthentication(BaseAuthentication):
 
     @staticmethod
     def _audit_failure(request: Any, key_id: str) -> None:
-        audit_record(
+        audit_failed_authentication(
             principal=f"access-key:{key_id[:20]}",
             action="bosun:Authenticate",
             outcome="denied",

@@ -81,15 +81,17 @@ def throwaway_database(server_url: str) -> Iterator[str]:
             )
 
 
-def shell_on_postgresql(script: str, data_dir: Path) -> Any:
-    """Run `script` with `manage.py shell -c` against a migrated throwaway database on the
-    integration PostgreSQL; the JSON the script printed last."""
+def shell_on_postgresql(script: str, data_dir: Path, *, runs: int = 1, **env: str) -> Any:
+    """Run `script` with `manage.py shell -c` (`runs` times, one process each) against a
+    migrated throwaway database on the integration PostgreSQL, with `env` added to Bosun's
+    environment; the JSON the last run printed last."""
     with throwaway_database(os.environ["BOSUN_TEST_DATABASE_URL"]) as database_url:
-        env = bosun_env(BOSUN_DATA_DIR=str(data_dir), DATABASE_URL=database_url)
-        migrated = manage("migrate", "-v", "0", env=env)
+        bosun = bosun_env(BOSUN_DATA_DIR=str(data_dir), DATABASE_URL=database_url, **env)
+        migrated = manage("migrate", "-v", "0", env=bosun)
         assert migrated.returncode == 0, migrated.stderr
-        done = manage("shell", "-c", script, env=env)
-        assert done.returncode == 0, done.stderr
+        for _ in range(runs):
+            done = manage("shell", "-c", script, env=bosun)
+            assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
