@@ -24,7 +24,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -331,21 +330,11 @@ def nearest_rank(values: list[float], share: float) -> float:
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def bench_env(data_dir: Path, stores: dict[str, str], extra: dict[str, str] | None) -> dict:
-    env = _stack.bosun_env(data_dir, stores)
-    # The roles run as shipped unless the caller asks otherwise (the profile pass).
-    env.pop("GUNICORN_CMD_ARGS", None)
-    env.update(extra or {})
-    return env
-
-
 @contextlib.contextmanager
 def fanout_fleet(count: int, *, extra_env: dict[str, str] | None = None) -> Iterator[Fanout]:
     """`count` simulated agents, all registered and connected, on a fresh production stack."""
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = bench_env(data_dir, stores, extra_env)
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    # The roles run as shipped unless the caller asks otherwise (the profile pass).
+    with _stack.released(extra_env) as (env, data_dir, stores):
         key = _fleet_stack.admin_access_key(env)
         with (
             _fleet_stack.running(env=env, log_dir=data_dir) as roles,

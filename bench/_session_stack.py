@@ -332,10 +332,9 @@ class SessionStack:
 
 @contextlib.contextmanager
 def session_stack(extra_env: dict[str, str] | None = None) -> Iterator[SessionStack]:
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = _fleet_stack_env(data_dir, stores, extra_env)
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    # The agent runs as root on this machine: a session's shell is the agent's own user's.
+    extra = {"BOSUN_SESSION_ALLOW_ROOT": "1", **(extra_env or {})}
+    with _stack.released(extra) as (env, data_dir, stores):
         key = _fleet_stack.admin_access_key(env)
         with (
             _fleet_stack.running(env=env, log_dir=data_dir) as roles,
@@ -353,14 +352,3 @@ def session_stack(extra_env: dict[str, str] | None = None) -> Iterator[SessionSt
                 database_url=stores["DATABASE_URL"],
                 cookie=_stack.sign_in(proxy.url),
             )
-
-
-def _fleet_stack_env(
-    data_dir: Path, stores: dict[str, str], extra: dict[str, str] | None
-) -> dict[str, str]:
-    env = _stack.bosun_env(data_dir, stores)
-    env.pop("GUNICORN_CMD_ARGS", None)
-    # The agent runs as root on this machine: a session's shell is the agent's own user's.
-    env["BOSUN_SESSION_ALLOW_ROOT"] = "1"
-    env.update(extra or {})
-    return env

@@ -19,6 +19,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import psycopg
 import redis
@@ -84,11 +85,13 @@ def _require_postgres_and_redis() -> None:
 
 
 def bosun_env(data_dir: Path, stores: dict[str, str]) -> dict[str, str]:
-    """Our environment minus any Bosun settings of the caller's, so the roles run as shipped."""
+    """Our environment minus any Bosun (or gunicorn) settings of the caller's, so the roles run
+    as shipped."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("BOSUN_") and key not in {"DATABASE_URL", "REDIS_URL"}
+        if not key.startswith("BOSUN_")
+        and key not in {"DATABASE_URL", "REDIS_URL", "GUNICORN_CMD_ARGS"}
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     env.update(
@@ -220,3 +223,22 @@ def sign_in(base_url: str, username: str = "admin", password: str = ADMIN_PASSWO
 def data_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="bosun-bench-") as path:
         yield Path(path)
+
+
+class Released(NamedTuple):
+    env: dict[str, str]
+    data_dir: Path
+    stores: dict[str, str]
+
+
+@contextlib.contextmanager
+def released(extra_env: dict[str, str] | None = None) -> Iterator[Released]:
+    """A throwaway database and data directory, made ready by the Procfile's release steps in
+    its order (collectstatic, then bootstrap): the roles' environment (`bosun_env` plus
+    `extra_env`), the data directory and the stores' URLs."""
+    with stores() as throwaway, data_dir() as directory:
+        env = bosun_env(directory, throwaway)
+        env.update(extra_env or {})
+        manage("collectstatic", "--noinput", env=env)
+        manage("bootstrap", env=env)
+        yield Released(env, directory, throwaway)

@@ -80,10 +80,7 @@ TARGET_RPS = 1000
 def run() -> dict:
     started = time.monotonic()
     wrk = http_bench._wrk()
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = _stack.bosun_env(data_dir, stores)
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    with _stack.released() as (env, data_dir, _):
         key = parameters_bench._access_key(env)
         value = f"bench-{secrets.token_urlsafe(24)}"
         log = data_dir / "web.log"

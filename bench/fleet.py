@@ -142,10 +142,7 @@ def _settings() -> tuple[list[int], int]:
 
 def _fleet(count: int, seconds: int) -> dict:
     print(f"fleet: {count} agents…", flush=True)
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = _stack.bosun_env(data_dir, stores)
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    with _stack.released() as (env, data_dir, _):
         key = _fleet_stack.admin_access_key(env)
         with _fleet_stack.running(env=env, log_dir=data_dir) as roles:
             idle = _window(roles, None, IDLE_SECONDS)
@@ -396,8 +393,5 @@ def _simulator_figures(final: dict) -> dict:
 
 def _node_list() -> dict:
     print("fleet: node list with 10,000 nodes…", flush=True)
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = _stack.bosun_env(data_dir, stores)
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    with _stack.released() as (env, data_dir, _):
         return _fleet_nodes.measure(env=env, data_dir=Path(data_dir))

@@ -37,11 +37,7 @@ ROLES = {"web": "gunicorn", "ws": "daphne"}
 def run() -> dict:
     started = time.monotonic()
     wrk = _wrk()
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = _stack.bosun_env(data_dir, stores)
-        # The release steps of the Procfile, in its order.
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    with _stack.released() as (env, data_dir, _):
         servers = {role: _measure(role, env=env, data_dir=data_dir, wrk=wrk) for role in ROLES}
         web_workers = bosun_config.load(env, base_dir=_stack.ROOT).web_workers
     web, ws = servers["web"]["median"], servers["ws"]["median"]

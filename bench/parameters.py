@@ -93,10 +93,7 @@ TARGET_WALK_P50_MS = 20.0
 def run() -> dict:
     started = time.monotonic()
     wrk = http_bench._wrk()
-    with _stack.stores() as stores, _stack.data_dir() as data_dir:
-        env = _stack.bosun_env(data_dir, stores)
-        _stack.manage("collectstatic", "--noinput", env=env)
-        _stack.manage("bootstrap", env=env)
+    with _stack.released() as (env, data_dir, _):
         seeding = _seed(env)
         key = _access_key(env)
         auth = f"Bearer {key['AccessKeyId']}:{key['SecretAccessKey']}"
