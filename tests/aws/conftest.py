@@ -68,6 +68,19 @@ def ssm(client_for, admin) -> Any:
 
 
 @pytest.fixture
+def keys(admin, keys_for) -> tuple[str, str]:
+    """The administrator's access key (id, secret), for requests signed by hand."""
+    return keys_for(admin)
+
+
+@pytest.fixture
+def url(live_server, ssm) -> str:
+    """The endpoint (`POST /`), with a String parameter `greeting` ("hello") to read."""
+    ssm.put_parameter(Name="greeting", Value="hello", Type="String")
+    return live_server.url + "/"
+
+
+@pytest.fixture
 def aws_cli(live_server, keys_for, admin, tmp_path) -> Callable[..., subprocess.CompletedProcess]:
     """`aws_cli("ssm", "get-parameter", "--name", "x")`: the aws CLI as the administrator,
     pointed at the live server with AWS_ENDPOINT_URL_SSM; JSON output."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -17,17 +16,6 @@ from access.services import access_key_set_status
 from tests.aws.signing import call
 
 GET = json.dumps({"Name": "greeting"})
-
-
-@pytest.fixture
-def keys(admin, keys_for):
-    return keys_for(admin)
-
-
-@pytest.fixture
-def url(live_server, ssm):
-    ssm.put_parameter(Name="greeting", Value="hello", Type="String")
-    return live_server.url + "/"
 
 
 def code_of(answer) -> str:

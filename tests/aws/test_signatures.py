@@ -9,8 +9,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-import pytest
-
 from access.authorization import Principal
 from access.models import AccessKey
 from access.services import access_key_set_status
@@ -26,17 +24,6 @@ MISMATCH = (
 )
 INVALID_TOKEN = "The security token included in the request is invalid."
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-@pytest.fixture
-def keys(admin, keys_for):
-    return keys_for(admin)
-
-
-@pytest.fixture
-def url(live_server, ssm):
-    ssm.put_parameter(Name="greeting", Value="hello", Type="String")
-    return live_server.url + "/"
 
 
 def refused(answer: Answer, code: str) -> str:
