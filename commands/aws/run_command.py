@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from bosun.lib.aws import errors
 from bosun.lib.aws.registry import AwsCall, operation
@@ -174,6 +174,15 @@ def _by_time(rows: QuerySet[Any], given: Mapping[str, str], field: str) -> Query
     return rows
 
 
+def _by_stage(rows: QuerySet[Any], given: Mapping[str, str], finished: Q) -> QuerySet[Any]:
+    """The ExecutionStage filter: rows matching `finished` (Complete) or the others."""
+    if "ExecutionStage" not in given:
+        return rows
+    if _EXECUTION_STAGES[given["ExecutionStage"]]:
+        return rows.filter(finished)
+    return rows.exclude(finished)
+
+
 @operation("ListCommands")
 def list_commands(call: AwsCall) -> dict[str, Any]:
     p = call.params
@@ -190,11 +199,7 @@ def list_commands(call: AwsCall) -> dict[str, Any]:
         command = selectors.command_get(principal=call.principal, command_id=p["CommandId"])
         rows = rows.filter(pk=command.pk)
     rows = _by_time(rows, given, "requested_at")
-    if "ExecutionStage" in given:
-        if _EXECUTION_STAGES[given["ExecutionStage"]]:
-            rows = rows.filter(status__in=TERMINAL_COMMAND_STATUSES)
-        else:
-            rows = rows.exclude(status__in=TERMINAL_COMMAND_STATUSES)
+    rows = _by_stage(rows, given, Q(status__in=TERMINAL_COMMAND_STATUSES))
     query = {"filters": given, "command": p.get("CommandId"), "node": p.get("InstanceId")}
     page = aws_page(rows, call, kind="commands", query=query, order=("-requested_at", "-id"))
     return listing("Commands", page, [_command(call, command) for command in page.items])
@@ -285,11 +290,7 @@ def list_command_invocations(call: AwsCall) -> dict[str, Any]:
     if "DocumentName" in given:
         rows = rows.filter(command__document_name=canonical_name(given["DocumentName"]))
     rows = _by_time(rows, given, "command__requested_at")
-    if "ExecutionStage" in given:
-        if _EXECUTION_STAGES[given["ExecutionStage"]]:
-            rows = rows.exclude(status__in=OPEN_INVOCATION_STATUSES)
-        else:
-            rows = rows.filter(status__in=OPEN_INVOCATION_STATUSES)
+    rows = _by_stage(rows, given, ~Q(status__in=OPEN_INVOCATION_STATUSES))
     details = bool(p.get("Details", False))
     query = {"filters": given, "command": p.get("CommandId"), "node": p.get("InstanceId")}
     page = aws_page(

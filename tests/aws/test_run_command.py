@@ -309,6 +309,14 @@ def test_list_command_invocations_with_details(ssm, nodes):
     assert [item["CommandId"] for item in on_node] == [other, command_id]
     succeeded = ssm.list_command_invocations(Filters=[{"key": "Status", "value": "Success"}])
     assert [item["InstanceId"] for item in succeeded["CommandInvocations"]] == [nodes[0].pk]
+    complete = ssm.list_command_invocations(
+        CommandId=command_id, Filters=[{"key": "ExecutionStage", "value": "Complete"}]
+    )["CommandInvocations"]
+    assert [item["InstanceId"] for item in complete] == [nodes[0].pk]
+    executing = ssm.list_command_invocations(
+        CommandId=command_id, Filters=[{"key": "ExecutionStage", "value": "Executing"}]
+    )["CommandInvocations"]
+    assert [item["InstanceId"] for item in executing] == [nodes[1].pk]
 
     pages = list(
         ssm.get_paginator("list_command_invocations").paginate(PaginationConfig={"PageSize": 2})
